@@ -1,0 +1,119 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+
+	"github.com/rs/zerolog"
+)
+
+// FieldError names the key and the value that is wrong.
+type FieldError struct {
+	Key    string
+	Value  any
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("%s = %#v: %s", e.Key, e.Value, e.Reason)
+}
+
+func bad(key string, value any, reason string) error {
+	return &FieldError{Key: key, Value: value, Reason: reason}
+}
+
+// Validate checks every value that can be checked without touching the host.
+func (c Config) Validate() error {
+	d := c.Daemon
+	if d.Socket == "" {
+		return bad("daemon.socket", d.Socket, "must be set")
+	}
+	if !filepath.IsAbs(d.DataDir) {
+		return bad("daemon.data_dir", d.DataDir, "must be an absolute path")
+	}
+	if _, err := zerolog.ParseLevel(d.LogLevel); err != nil || d.LogLevel == "" {
+		return bad("daemon.log_level", d.LogLevel, "must be one of trace, debug, info, warn, error")
+	}
+	if d.MetricsAddress != "" {
+		if _, _, err := net.SplitHostPort(d.MetricsAddress); err != nil {
+			return bad("daemon.metrics_address", d.MetricsAddress, "must be host:port")
+		}
+	}
+
+	s := c.Sync
+	if s.Mode != "dump" && s.Mode != "logical" {
+		return bad("sync.mode", s.Mode, `must be "dump" or "logical"`)
+	}
+	if s.Parallel < 1 || s.Parallel > 64 {
+		return bad("sync.parallel", s.Parallel, "must be between 1 and 64")
+	}
+	for _, t := range s.ExcludeTables {
+		if t == "" {
+			return bad("sync.exclude_tables", t, "empty table name")
+		}
+	}
+
+	e := c.Engine
+	switch e.Driver {
+	case "auto", "btrfs", "reflink", "copy":
+	default:
+		return bad("engine.driver", e.Driver, "must be auto, btrfs, reflink or copy")
+	}
+	if e.RunAs == "" {
+		return bad("engine.run_as", e.RunAs, "must name a user")
+	}
+	if net.ParseIP(e.ListenAddress) == nil {
+		return bad("engine.listen_address", e.ListenAddress, "must be an IP address")
+	}
+	if e.PortRange.Low < 1024 || e.PortRange.High > 65535 || e.PortRange.Low > e.PortRange.High {
+		return bad("engine.port_range", e.PortRange.String(), "must be LOW-HIGH within 1024-65535, LOW <= HIGH")
+	}
+
+	b := c.Branches
+	if b.DefaultTTL < 0 {
+		return bad("branches.default_ttl", b.DefaultTTL.String(), "must not be negative")
+	}
+	if b.IdleSuspend < 0 {
+		return bad("branches.idle_suspend", b.IdleSuspend.String(), "must not be negative")
+	}
+	if b.MaxBranches < 1 {
+		return bad("branches.max_branches", b.MaxBranches, "must be at least 1")
+	}
+	if b.MaxRunning < 1 {
+		return bad("branches.max_running", b.MaxRunning, "must be at least 1")
+	}
+	for k := range b.Settings {
+		if k == "" || strings.ContainsAny(k, " =\n'\"") {
+			return bad("branches.settings", k, "not a PostgreSQL setting name")
+		}
+		switch k {
+		case "port", "listen_addresses", "unix_socket_directories", "data_directory", "hba_file", "ident_file":
+			return bad("branches.settings."+k, b.Settings[k], "is managed by pgtwin and cannot be overridden")
+		}
+	}
+
+	if c.Snapshots.Keep < 1 {
+		return bad("snapshots.keep", c.Snapshots.Keep, "must be at least 1")
+	}
+
+	a := c.Anonymize
+	if a.KeyFile == "" {
+		return bad("anonymize.key_file", a.KeyFile, "must be set")
+	}
+	switch a.OnUnclassifiedPII {
+	case "fail", "null", "mask":
+	default:
+		return bad("anonymize.on_unclassified_pii", a.OnUnclassifiedPII, "must be fail, null or mask")
+	}
+	for col, rule := range a.Columns {
+		if strings.Count(col, ".") != 2 {
+			return bad("anonymize.columns", col, "key must be schema.table.column")
+		}
+		if _, ok := rule["transform"].(string); !ok {
+			return bad(fmt.Sprintf("anonymize.columns.%q.transform", col), rule["transform"], "must name a transformer")
+		}
+	}
+	return nil
+}

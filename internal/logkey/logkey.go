@@ -1,0 +1,29 @@
+// Package logkey holds the structured-log field names used across pgtwin, so
+// every component spells them the same way and log queries stay stable.
+//
+// It must not know anything else: it is a leaf imported by every package.
+package logkey
+
+// Field names for zerolog events. Values logged under these keys must never be
+// row data from the source: masking happens before logging is possible.
+const (
+	Component = "component"
+	Branch    = "branch"
+	Snapshot  = "snapshot"
+	Volume    = "volume"
+	Table     = "table"
+	Column    = "column"
+	Driver    = "driver"
+	Port      = "port"
+	PID       = "pid"
+	Path      = "path"
+	Step      = "step"
+	Owner     = "owner"
+	Duration  = "duration"
+	LSN       = "lsn"
+	Rows      = "rows"
+	Bytes     = "bytes"
+	Request   = "request"
+	Status    = "status"
+	UID       = "uid"
+)
