@@ -1,0 +1,121 @@
+package api
+
+import "time"
+
+// Branch states.
+const (
+	StateCreating  = "creating"
+	StateReady     = "ready"
+	StateSuspended = "suspended"
+	StateResetting = "resetting"
+	StateDeleting  = "deleting"
+	StateFailed    = "failed"
+)
+
+// Branch is one branch as the API shows it.
+type Branch struct {
+	Name          string     `json:"name"`
+	Parent        string     `json:"parent"`
+	Snapshot      string     `json:"snapshot"`
+	State         string     `json:"state"`
+	Owner         string     `json:"owner"`
+	CreatedAt     time.Time  `json:"created_at"`
+	ExpiresAt     *time.Time `json:"expires_at"`
+	Protected     bool       `json:"protected"`
+	Port          int        `json:"port"`
+	ConnectionURI string     `json:"connection_uri"`
+	ChangedBytes  int64      `json:"changed_bytes"`
+}
+
+// Snapshot is one immutable generation of main (or of a branch, when a branch
+// of a branch was made).
+type Snapshot struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	SourceLSN *string   `json:"source_lsn"`
+	SizeBytes int64     `json:"size_bytes"`
+	Branches  int       `json:"branches"`
+}
+
+// CreateBranchRequest is the body of POST /v1/branches.
+type CreateBranchRequest struct {
+	Name    string `json:"name"`
+	Parent  string `json:"parent,omitempty"`  // "main" (default), a branch name, or a snapshot id
+	At      string `json:"at,omitempty"`      // RFC 3339 or relative ("2h")
+	TTL     string `json:"ttl,omitempty"`     // Go duration or "7d"; empty: branches.default_ttl
+	Protect bool   `json:"protect,omitempty"` // refuse reset and delete until unprotected
+}
+
+// UpdateBranchRequest is the body of PATCH /v1/branches/{name}.
+type UpdateBranchRequest struct {
+	Protected *bool   `json:"protected,omitempty"`
+	TTL       *string `json:"ttl,omitempty"` // "0" clears the expiry
+}
+
+// CreateSnapshotRequest is the body of POST /v1/snapshots.
+type CreateSnapshotRequest struct {
+	Name string `json:"name,omitempty"`
+}
+
+// SyncRequest is the body of POST /v1/sync.
+type SyncRequest struct {
+	Resync bool `json:"resync,omitempty"`
+}
+
+// SyncStatus is GET /v1/sync.
+type SyncStatus struct {
+	Mode        string     `json:"mode"`
+	State       string     `json:"state"` // idle, running, failed, streaming, stopped
+	Step        string     `json:"step,omitempty"`
+	StartedAt   *time.Time `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at"`
+	LastSuccess *time.Time `json:"last_success"`
+	NextRun     *time.Time `json:"next_run"`
+	LastError   string     `json:"last_error,omitempty"`
+	TablesDone  int        `json:"tables_done"`
+	TablesTotal int        `json:"tables_total"`
+	Rows        int64      `json:"rows"`
+	Bytes       int64      `json:"bytes"`
+	RateBytes   float64    `json:"rate_bytes_per_sec"`
+	ETASeconds  *float64   `json:"eta_seconds"`
+	Snapshot    string     `json:"snapshot,omitempty"` // the snapshot the last successful run produced
+	// Logical mode.
+	Slot         string   `json:"slot,omitempty"`
+	ConfirmedLSN string   `json:"confirmed_lsn,omitempty"`
+	LagBytes     *int64   `json:"lag_bytes"`
+	LagSeconds   *float64 `json:"lag_seconds"`
+	RetainedWAL  *int64   `json:"retained_wal_bytes"`
+	SlotHealth   string   `json:"slot_health,omitempty"`
+}
+
+// Status is GET /v1/status.
+type Status struct {
+	Version       string      `json:"version"`
+	PID           int         `json:"pid"`
+	StartedAt     time.Time   `json:"started_at"`
+	Driver        string      `json:"driver"`
+	DataDir       string      `json:"data_dir"`
+	Main          MainStatus  `json:"main"`
+	Sync          *SyncStatus `json:"sync"`
+	Branches      int         `json:"branches"`
+	Running       int         `json:"running"`
+	Suspended     int         `json:"suspended"`
+	Snapshots     int         `json:"snapshots"`
+	BranchMemory  int64       `json:"branch_memory_bytes"`
+	CallerUser    string      `json:"caller"`
+	CallerIsAdmin bool        `json:"caller_is_admin"`
+}
+
+// MainStatus describes the main twin.
+type MainStatus struct {
+	State          string `json:"state"`
+	Database       string `json:"database"`
+	Port           int    `json:"port"`
+	LatestSnapshot string `json:"latest_snapshot"`
+	SizeBytes      int64  `json:"size_bytes"`
+}
+
+// Error is the body of every non-2xx response.
+type Error struct {
+	Error string `json:"error"`
+}
