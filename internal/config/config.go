@@ -27,6 +27,7 @@ type Daemon struct {
 	Socket         string `toml:"socket"`
 	DataDir        string `toml:"data_dir"`
 	AdminGroup     string `toml:"admin_group"`
+	SocketGroup    string `toml:"socket_group"`
 	LogLevel       string `toml:"log_level"`
 	MetricsAddress string `toml:"metrics_address"`
 }
