@@ -65,3 +65,10 @@ var (
 	ErrNotRunning   = errors.New("instance is not running")
 	ErrStartTimeout = errors.New("instance did not become ready in time")
 )
+
+// TreeCloner is a Driver that can copy one directory tree into another on its
+// filesystem (copy-on-write where it can). The engine uses it to copy pg_wal
+// again after pg_backup_stop, so a snapshot holds all the WAL it needs.
+type TreeCloner interface {
+	CloneTree(ctx context.Context, srcDir, dstDir string) error
+}
