@@ -93,7 +93,9 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 		{func(c *Config) { c.Daemon.LogLevel = "loud" }, "daemon.log_level", "loud"},
 		{func(c *Config) { c.Anonymize.OnUnclassifiedPII = "ignore" }, "anonymize.on_unclassified_pii", "ignore"},
 		{func(c *Config) { c.Branches.Settings["port"] = "5432" }, "branches.settings.port", "managed by pgtwin"},
-		{func(c *Config) { c.Anonymize.Columns = map[string]map[string]any{"users.email": {"transform": "email"}} }, "anonymize.columns", "schema.table.column"},
+		{func(c *Config) {
+			c.Anonymize.Columns = map[string]map[string]any{"users.email": {"transform": "email"}}
+		}, "anonymize.columns", "schema.table.column"},
 		{func(c *Config) { c.Snapshots.Keep = 0 }, "snapshots.keep", "at least 1"},
 	}
 	for _, c := range cases {
