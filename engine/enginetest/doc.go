@@ -4,5 +4,7 @@
 //
 // Tests run as root on hosts with loop devices; when something is missing
 // (root, mkfs.X, a loop device) the test fails saying what, it never skips.
-// It must not know about drivers or PostgreSQL.
+// It must not import package engine (engine's own in-package tests use it, and
+// that would be an import cycle) nor know about drivers or PostgreSQL; the
+// driver conformance suite lives in the drivertest subpackage for that reason.
 package enginetest

@@ -165,3 +165,31 @@ func run(name string, args ...string) (string, error) {
 	err := cmd.Run()
 	return out.String(), err
 }
+
+// FillMetadata creates empty files in dir until the filesystem refuses one
+// with ENOSPC, after Fill has taken the data space: it uses up free inodes
+// and metadata space, so even a metadata-only copy-on-write clone runs out.
+// It returns how many files fit.
+func FillMetadata(t testing.TB, dir string) int {
+	t.Helper()
+	d := filepath.Join(dir, "filler-meta")
+	if err := os.MkdirAll(d, 0o700); err != nil && !errors.Is(err, unix.ENOSPC) {
+		t.Fatalf("fill metadata: %v", err)
+	}
+	for i := 0; i < 1_000_000; i++ {
+		p := filepath.Join(d, fmt.Sprintf("%07d", i))
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			err = f.Close()
+		}
+		if err != nil {
+			if errors.Is(err, unix.ENOSPC) {
+				unix.Sync()
+				return i
+			}
+			t.Fatalf("fill metadata: %v", err)
+		}
+	}
+	t.Fatalf("fill metadata: %s never ran out of space", dir)
+	return 0
+}

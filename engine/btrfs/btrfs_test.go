@@ -1,0 +1,73 @@
+package btrfs
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgtwin/pgtwin/engine"
+	"github.com/pgtwin/pgtwin/engine/enginetest"
+	"github.com/pgtwin/pgtwin/engine/enginetest/drivertest"
+)
+
+func open(t *testing.T, root string) engine.Driver {
+	t.Helper()
+	d, err := Open(context.Background(), root, zerolog.New(zerolog.NewTestWriter(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestDriver(t *testing.T) {
+	drivertest.Run(t, drivertest.Config{
+		Open:              open,
+		Root:              func(t *testing.T) string { return enginetest.LoopFS(t, "btrfs", 1<<30) },
+		TinyRoot:          func(t *testing.T) string { return enginetest.LoopFS(t, "btrfs", 128<<20) },
+		Fill:              func(t *testing.T, dir string, leave int64) { enginetest.Fill(t, dir, leave) },
+		FillMetadata:      func(t *testing.T, dir string) int { return enginetest.FillMetadata(t, dir) },
+		CopyOnWrite:       true,
+		CloneFitsWhenFull: true,
+		Method:            "qgroup",
+	})
+}
+
+func TestOpenRefusesOtherFilesystems(t *testing.T) {
+	root := filepath.Join(enginetest.LoopFS(t, "xfs", 0), "volumes")
+	_, err := Open(context.Background(), root, zerolog.Nop())
+	if !errors.Is(err, engine.ErrUnsupported) {
+		t.Fatalf("Open on xfs: %v, want ErrUnsupported", err)
+	}
+	t.Log(err)
+}
+
+func TestAtomicSnapshotter(t *testing.T) {
+	d := open(t, filepath.Join(enginetest.LoopFS(t, "btrfs", 0), "v"))
+	var a engine.AtomicSnapshotter = d.(*Driver)
+	if !a.AtomicSnapshot() {
+		t.Fatal("btrfs snapshots must be atomic")
+	}
+}
+
+// Usage falls back to btrfs filesystem du when qgroups are unusable.
+func TestUsageWithoutQuota(t *testing.T) {
+	ctx := context.Background()
+	d := open(t, filepath.Join(enginetest.LoopFS(t, "btrfs", 0), "v")).(*Driver)
+	d.quota = false
+	if err := d.Create(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Clone(ctx, "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	u, err := d.Usage(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Method != "du" || u.ExclusiveBytes != 0 {
+		t.Fatalf("usage without quota = %+v, want method du and 0 exclusive", u)
+	}
+}
