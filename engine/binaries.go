@@ -35,8 +35,15 @@ func findBinaries(ctx context.Context, configured string) (binaries, error) {
 		}
 		return probe(ctx, dir)
 	}
-	if p, err := exec.LookPath("postgres"); err == nil && hasServer(filepath.Dir(p)) {
-		return probe(ctx, filepath.Dir(p))
+	// PATH often holds symlinks (/usr/local/bin/postgres): the real
+	// directory also has the client tools (pgbench, psql) of that version.
+	if p, err := exec.LookPath("postgres"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil && hasServer(filepath.Dir(real)) {
+			return probe(ctx, filepath.Dir(real))
+		}
+		if hasServer(filepath.Dir(p)) {
+			return probe(ctx, filepath.Dir(p))
+		}
 	}
 	var dirs []string
 	for _, pat := range []string{"/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/usr/local/pgsql/bin"} {

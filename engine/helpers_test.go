@@ -202,4 +202,4 @@ func killedBySIGKILL(err error) bool {
 	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
 
-var _ = fmt.Sprintf
+func itoa(n int) string { return fmt.Sprint(n) }

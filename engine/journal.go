@@ -30,7 +30,7 @@ func (e *Engine) record(en entry) error {
 		return err
 	}
 	if err := writeFileDurable(e.journalPath(en.ID), b, 0o600); err != nil {
-		return fmt.Errorf("journal %s %s: %w", en.Op, en.ID, err)
+		return noSpace(fmt.Errorf("journal %s %s: %w", en.Op, en.ID, err))
 	}
 	return nil
 }

@@ -1,0 +1,179 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"github.com/rs/zerolog"
+)
+
+// The kill -9 tests re-run this test binary as a child (TestMain sees
+// faultChildEnv) that makes a clone or snapshot and SIGKILLs itself at step N.
+const faultChildEnv = "PGTWIN_FAULT_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(faultChildEnv) != "" {
+		os.Exit(faultChild())
+	}
+	os.Exit(m.Run())
+}
+
+// faultChild exits 0 if the operation finished without reaching the step,
+// 1 on an error; at the step it dies by SIGKILL.
+func faultChild() int {
+	env := func(k string) string { return os.Getenv("PGTWIN_FAULT_" + k) }
+	killAt, _ := strconv.Atoi(env("STEP"))
+	n := 0
+	hook := func(step string) {
+		n++
+		if n == killAt {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
+	ctx := context.Background()
+	e, err := openEngine(ctx, env("DRIVER"), env("ROOT"), env("DATADIR"), hook, zerolog.Nop())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	switch env("OP") {
+	case "clone":
+		err = e.Clone(ctx, env("SRC"), env("ID"))
+	case "snapshot":
+		err = e.Snapshot(ctx, env("SRC"), env("ID"))
+	default:
+		err = fmt.Errorf("unknown op %q", env("OP"))
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// TestKillBetweenSteps kills the engine at every step of making a clone (of
+// a stopped snapshot, and of a running volume) and of snapshotting a running
+// volume; a new engine's Recover must report and remove the half-made
+// volume, or, killed after the last step, find it complete and startable.
+func TestKillBetweenSteps(t *testing.T) {
+	trials := 1
+	if s := os.Getenv("PGTWIN_FAULT_TRIALS"); s != "" {
+		trials, _ = strconv.Atoi(s)
+	}
+	for _, drv := range allDrivers {
+		t.Run(drv, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t, drv, driverBase(t, drv, 1<<30))
+			f.init("origin")
+			if err := f.e.Snapshot(ctx, "origin", "snap"); err != nil {
+				t.Fatal(err)
+			}
+			origin := f.start("origin")
+			c := connect(t, origin)
+			exec1(t, c, "CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g")
+
+			cases := []struct{ op, src string }{{"clone", "snap"}, {"clone", "origin"}, {"snapshot", "origin"}}
+			for _, tc := range cases {
+				t.Run(tc.op+"-of-"+tc.src, func(t *testing.T) {
+					steps := recordSteps(t, f, tc.op, tc.src)
+					t.Logf("steps: %v", steps)
+					for trial := 0; trial < trials; trial++ {
+						for i := range steps {
+							id := fmt.Sprintf("k%d-%d", trial, i)
+							killAt(t, f, tc.op, tc.src, id, i+1)
+							e := f.open(nil)
+							ids, err := e.Recover(ctx)
+							if err != nil {
+								t.Fatalf("kill after %s: recover: %v", steps[i], err)
+							}
+							if i == len(steps)-1 {
+								if len(ids) != 0 {
+									t.Fatalf("kill after the last step: recover removed %v", ids)
+								}
+								verify(t, f, tc.op, id)
+								continue
+							}
+							if len(ids) != 1 || ids[0] != id {
+								t.Fatalf("kill after %s: recover reported %v, want [%s]", steps[i], ids, id)
+							}
+							mustNotExist(t, f, id)
+						}
+					}
+				})
+			}
+			// The origin kept running through every kill and aborted backup.
+			if n := queryInt(t, c, "SELECT count(*) FROM t"); n != 1000 {
+				t.Fatalf("origin has %d rows", n)
+			}
+		})
+	}
+}
+
+// recordSteps makes one volume normally and returns the steps it passed.
+func recordSteps(t *testing.T, f *fixture, op, src string) []string {
+	var steps []string
+	e := f.open(func(s string) { steps = append(steps, s) })
+	var err error
+	if op == "clone" {
+		err = e.Clone(context.Background(), src, "rec")
+	} else {
+		err = e.Snapshot(context.Background(), src, "rec")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify(t, f, op, "rec")
+	if len(steps) < 2 {
+		t.Fatalf("only steps %v", steps)
+	}
+	return steps
+}
+
+func killAt(t *testing.T, f *fixture, op, src, id string, step int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), faultChildEnv+"=1",
+		"PGTWIN_FAULT_DRIVER="+f.drv, "PGTWIN_FAULT_ROOT="+f.root, "PGTWIN_FAULT_DATADIR="+f.dataDir,
+		"PGTWIN_FAULT_OP="+op, "PGTWIN_FAULT_SRC="+src, "PGTWIN_FAULT_ID="+id,
+		"PGTWIN_FAULT_STEP="+strconv.Itoa(step))
+	out, err := cmd.CombinedOutput()
+	if !killedBySIGKILL(err) {
+		t.Fatalf("child making %s %s at step %d: want death by SIGKILL, got %v: %s", op, id, step, err, out)
+	}
+}
+
+// verify checks a finished volume: a clone starts and holds the data; a
+// snapshot can be cloned, and that clone starts. Both are removed after.
+func verify(t *testing.T, f *fixture, op, id string) {
+	t.Helper()
+	ctx := context.Background()
+	cl := id
+	if op == "snapshot" {
+		cl = id + "-c"
+		if err := f.e.Clone(ctx, id, cl); err != nil {
+			t.Fatalf("clone of finished snapshot %s: %v", id, err)
+		}
+	}
+	inst := f.start(cl)
+	c := connect(t, inst)
+	if n := queryInt(t, c, "SELECT count(*) FROM pg_class"); n == 0 {
+		t.Fatalf("%s: empty catalog", cl)
+	}
+	c.Close(ctx)
+	vols := []string{id}
+	if cl != id {
+		vols = []string{cl, id}
+	}
+	for _, v := range vols {
+		if err := f.e.Destroy(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delete(f.ports, inst.Port)
+}
