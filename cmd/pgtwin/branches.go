@@ -1,0 +1,242 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pgtwin/pgtwin/twin/api"
+)
+
+func (a *app) branchesCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "branches",
+		Aliases: []string{"branch"},
+		Short:   "Create, list, reset and delete branches",
+		Args:    noSubcommand,
+		RunE:    helpOnly,
+	}
+	cmd.AddCommand(
+		a.branchesCreateCmd(),
+		a.branchesListCmd(),
+		a.branchesGetCmd(),
+		a.branchesResetCmd(),
+		a.branchesDeleteCmd(),
+		a.branchesProtectCmd("protect", true),
+		a.branchesProtectCmd("unprotect", false),
+	)
+	return cmd
+}
+
+func (a *app) branchesCreateCmd() *cobra.Command {
+	var req api.CreateBranchRequest
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a branch; returns when it accepts connections",
+		Example: `  pgtwin branches create dev/alice
+  pgtwin branches create preview/pr-42 --ttl 3d
+  pgtwin branches create dev/alice-exp --parent dev/alice
+  pgtwin branches create yesterday --at 24h -o env >> .env`,
+		Args: exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			req.Name = args[0]
+			b, err := c.CreateBranch(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return a.printBranch(b)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.Parent, "parent", "", "main (default), a branch name, or a snapshot id")
+	f.StringVar(&req.At, "at", "", "branch from the newest snapshot not newer than this time (RFC 3339, or relative like 2h)")
+	f.StringVar(&req.TTL, "ttl", "", "delete the branch after this long (e.g. 30m, 8h, 7d; default branches.default_ttl)")
+	f.BoolVar(&req.Protect, "protect", false, "refuse reset and delete until unprotected")
+	cmd.RegisterFlagCompletionFunc("parent", a.completeBranches)
+	return cmd
+}
+
+func (a *app) branchesListCmd() *cobra.Command {
+	var tree bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the branches you may see (all of them for admins)",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.output == "env" {
+				return envNeedsBranch("a list")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			bs, err := c.ListBranches(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if !tree || a.output == "json" {
+				return a.printBranches(bs)
+			}
+			ss, err := c.ListSnapshots(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printTree(a.stdout, bs, ss)
+		},
+	}
+	cmd.Flags().BoolVar(&tree, "tree", false, "draw the tree: main, its snapshots, and the branches made from each")
+	return cmd
+}
+
+func (a *app) branchesGetCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:               "get NAME",
+		Aliases:           []string{"show"},
+		Short:             "Show one branch, with its connection URL",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: a.completeBranches,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			b, err := c.GetBranch(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.printBranch(b)
+		},
+	}
+}
+
+func (a *app) branchesResetCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "reset NAME",
+		Short: "Throw away a branch's changes: back to its parent's newest state, same URL",
+		Long: `Reset throws away everything written in the branch and clones it again from its
+parent's newest state (for main, the newest snapshot; for a branch, its current
+state). Port, role and password stay the same, so the URL keeps working.`,
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: a.completeBranches,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			b, err := c.ResetBranch(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.printBranch(b)
+		},
+	}
+}
+
+func (a *app) branchesDeleteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:               "delete NAME",
+		Aliases:           []string{"rm"},
+		Short:             "Delete a branch, its instance and its data",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: a.completeBranches,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.output == "env" {
+				return envNeedsBranch("delete")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteBranch(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return writeJSON(a.stdout, map[string]any{"name": args[0], "deleted": true})
+			}
+			_, err = fmt.Fprintf(a.stdout, "Deleted branch %s.\n", args[0])
+			return err
+		},
+	}
+}
+
+func (a *app) branchesProtectCmd(use string, protect bool) *cobra.Command {
+	short := "Refuse reset and delete of a branch until it is unprotected"
+	if !protect {
+		short = "Allow reset and delete of a protected branch again"
+	}
+	return &cobra.Command{
+		Use:               use + " NAME",
+		Short:             short,
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: a.completeBranches,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			b, err := c.UpdateBranch(cmd.Context(), args[0], api.UpdateBranchRequest{Protected: &protect})
+			if err != nil {
+				return err
+			}
+			return a.printBranch(b)
+		},
+	}
+}
+
+func (a *app) connectionStringCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:               "connection-string NAME",
+		Aliases:           []string{"cs"},
+		Short:             "Print a branch's URL (postgres://...)",
+		Example:           "  psql \"$(pgtwin cs dev/alice)\"\n  pgtwin cs dev/alice -o env >> .env",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: a.completeBranches,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			b, err := c.GetBranch(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if b.ConnectionURI == "" {
+				return fmt.Errorf("branch %s has no connection URL yet (state %s): try again when it is ready", b.Name, b.State)
+			}
+			switch a.output {
+			case "json":
+				return writeJSON(a.stdout, map[string]string{"name": b.Name, "connection_uri": b.ConnectionURI})
+			case "env":
+				return a.printBranch(b)
+			}
+			_, err = fmt.Fprintln(a.stdout, b.ConnectionURI)
+			return err
+		},
+	}
+}
+
+// completeBranches offers the caller's branch names; it asks the daemon and
+// stays silent when it cannot.
+func (a *app) completeBranches(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 && cmd.Name() != "create" {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	c, err := a.client()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	bs, err := c.ListBranches(cmd.Context())
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	names := make([]string, 0, len(bs))
+	for _, b := range bs {
+		names = append(names, b.Name)
+	}
+	return names, cobra.ShellCompDirectiveNoFileComp
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pgtwin/pgtwin/twin/api"
+)
+
+func (a *app) snapshotsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "snapshots",
+		Aliases: []string{"snapshot"},
+		Short:   "List, take and delete snapshots of main",
+		Args:    noSubcommand,
+		RunE:    helpOnly,
+	}
+
+	list := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List snapshots: id, time, size, how many branches use each",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.output == "env" {
+				return envNeedsBranch("a list")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ss, err := c.ListSnapshots(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return a.printSnapshots(ss)
+		},
+	}
+
+	var req api.CreateSnapshotRequest
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Take a snapshot of main now",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if a.output == "env" {
+				return envNeedsBranch("a snapshot")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			s, err := c.CreateSnapshot(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return a.printSnapshot(s)
+		},
+	}
+	create.Flags().StringVar(&req.Name, "name", "", "snapshot id (default: s-<UTC time>)")
+
+	del := &cobra.Command{
+		Use:               "delete NAME",
+		Aliases:           []string{"rm"},
+		Short:             "Delete a snapshot that no branch uses",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: a.completeSnapshots,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.output == "env" {
+				return envNeedsBranch("delete")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteSnapshot(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return writeJSON(a.stdout, map[string]any{"id": args[0], "deleted": true})
+			}
+			_, err = fmt.Fprintf(a.stdout, "Deleted snapshot %s.\n", args[0])
+			return err
+		},
+	}
+	cmd.AddCommand(list, create, del)
+	return cmd
+}
+
+func (a *app) completeSnapshots(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	c, err := a.client()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ss, err := c.ListSnapshots(cmd.Context())
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ids := make([]string, 0, len(ss))
+	for _, s := range ss {
+		ids = append(ids, s.ID)
+	}
+	return ids, cobra.ShellCompDirectiveNoFileComp
+}
