@@ -318,6 +318,18 @@ func (d *Driver) duExclusive(ctx context.Context, id string) (int64, error) {
 	return n, nil
 }
 
+// CloneTree copies the directory tree srcDir onto dstDir with FICLONE (see
+// engine.TreeCloner). The engine does not need it with btrfs, whose
+// snapshots are atomic, but it costs nothing to offer. dstDir is created if
+// missing; if it exists, files from srcDir replace entries of the same name
+// and other entries stay.
+func (d *Driver) CloneTree(ctx context.Context, srcDir, dstDir string) error {
+	if err := tree.Copy(ctx, srcDir, dstDir, tree.Reflink); err != nil {
+		return fmt.Errorf("clone tree %s to %s: %w", srcDir, dstDir, tree.WrapNoSpace(err))
+	}
+	return nil
+}
+
 // run runs the btrfs command and returns its stdout and stderr. The error
 // carries stderr and wraps engine.ErrNoSpace or engine.ErrExists when
 // stderr says so.

@@ -79,12 +79,7 @@ func Probe(dir string) error {
 }
 
 // cloneFile is the FileCopier: one FICLONE shares all of src's extents.
-func cloneFile(dst, src *os.File) error {
-	if err := unix.IoctlFileClone(int(dst.Fd()), int(src.Fd())); err != nil {
-		return &os.PathError{Op: "ficlone", Path: dst.Name(), Err: err}
-	}
-	return nil
-}
+var cloneFile = tree.Reflink
 
 // Name implements engine.Driver.
 func (d *Driver) Name() string { return Name }

@@ -48,6 +48,54 @@ func Run(t *testing.T, c Config) {
 	t.Run("Usage", func(t *testing.T) { testUsage(t, c) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, c) })
 	t.Run("NoSpace", func(t *testing.T) { testNoSpace(t, c) })
+	t.Run("CloneTree", func(t *testing.T) { testCloneTree(t, c) })
+}
+
+// treeCloner is engine.TreeCloner.
+type treeCloner interface {
+	CloneTree(ctx context.Context, srcDir, dstDir string) error
+}
+
+// testCloneTree checks the merge the engine relies on to refresh pg_wal in
+// a snapshot: newer source files replace, files only in the destination stay.
+func testCloneTree(t *testing.T, c Config) {
+	d := c.Open(t, filepath.Join(c.Root(t), "volumes"))
+	tc, ok := d.(treeCloner)
+	if !ok {
+		t.Fatalf("%s driver has no CloneTree (engine.TreeCloner)", d.Name())
+	}
+	must(t, d.Create(ctx, "live"))
+	must(t, d.Create(ctx, "snap"))
+	live, snap := filepath.Join(d.Path("live"), "pg_wal"), filepath.Join(d.Path("snap"), "pg_wal")
+	writeFile(t, filepath.Join(snap, "000000010000000000000001"), []byte("old 1"))
+	writeFile(t, filepath.Join(snap, "000000010000000000000000"), []byte("only in snap"))
+	writeFile(t, filepath.Join(live, "000000010000000000000001"), []byte("new 1, longer"))
+	writeFile(t, filepath.Join(live, "000000010000000000000002"), []byte("new 2"))
+	writeFile(t, filepath.Join(live, "archive_status", "000000010000000000000001.done"), nil)
+	must(t, os.Chtimes(filepath.Join(live, "000000010000000000000002"), fixedTime, fixedTime))
+	must(t, tc.CloneTree(ctx, live, snap))
+	for name, want := range map[string]string{
+		"000000010000000000000000":                     "only in snap",
+		"000000010000000000000001":                     "new 1, longer",
+		"000000010000000000000002":                     "new 2",
+		"archive_status/000000010000000000000001.done": "",
+	} {
+		if got := readFile(t, filepath.Join(snap, name)); got != want {
+			t.Errorf("after CloneTree %s = %q, want %q", name, got, want)
+		}
+	}
+	if m := statMeta(t, filepath.Join(snap, "000000010000000000000002")); m.mtime != unix.NsecToTimespec(fixedTime.UnixNano()) {
+		t.Errorf("CloneTree did not keep mtime: %+v", m.mtime)
+	}
+	// Into a new directory, and the copy is independent of its source.
+	must(t, tc.CloneTree(ctx, live, filepath.Join(d.Path("snap"), "copy")))
+	writeFile(t, filepath.Join(live, "000000010000000000000002"), []byte("changed"))
+	if got := readFile(t, filepath.Join(d.Path("snap"), "copy", "000000010000000000000002")); got != "new 2" {
+		t.Errorf("CloneTree copy changed with its source: %q", got)
+	}
+	if err := tc.CloneTree(ctx, filepath.Join(live, "missing"), filepath.Join(d.Path("snap"), "x")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("CloneTree of a missing dir: %v, want ErrNotExist", err)
+	}
 }
 
 var ctx = context.Background()

@@ -299,3 +299,12 @@ func ApparentSize(ctx context.Context, dir string) (int64, error) {
 	})
 	return n, err
 }
+
+// Reflink is the FileCopier that shares all of src's extents with dst by one
+// FICLONE ioctl (XFS with reflink, btrfs).
+func Reflink(dst, src *os.File) error {
+	if err := unix.IoctlFileClone(int(dst.Fd()), int(src.Fd())); err != nil {
+		return &os.PathError{Op: "ficlone", Path: dst.Name(), Err: err}
+	}
+	return nil
+}
