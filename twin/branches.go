@@ -1,0 +1,546 @@
+package twin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgtwin/pgtwin/engine"
+	"github.com/pgtwin/pgtwin/internal/logkey"
+	"github.com/pgtwin/pgtwin/twin/api"
+)
+
+// CreateBranch makes a branch and returns once it accepts connections.
+func (t *Twin) CreateBranch(ctx context.Context, c Caller, req api.CreateBranchRequest) (api.Branch, error) {
+	// Once accepted, a create finishes (or rolls back) even if the client
+	// goes away.
+	ctx = context.WithoutCancel(ctx)
+	if err := ValidateBranchName(req.Name); err != nil {
+		return api.Branch{}, err
+	}
+	parent := req.Parent
+	if parent == "" {
+		parent = MainName
+	}
+	ttl := t.cfg.Branches.DefaultTTL.D()
+	if req.TTL != "" {
+		d, err := parseTTL(req.TTL)
+		if err != nil {
+			return api.Branch{}, err
+		}
+		ttl = d
+	}
+	now := time.Now().UTC()
+	var at time.Time
+	if req.At != "" {
+		if parent != MainName {
+			return api.Branch{}, refuse(ErrInvalid, "--at picks a snapshot of main; leave out --parent or use --parent main")
+		}
+		var err error
+		if at, err = parseAt(req.At, now); err != nil {
+			return api.Branch{}, err
+		}
+	}
+
+	t.mu.Lock()
+	rec, parentRec, pending, err := t.planBranch(c, req, parent, at, ttl, now)
+	if err != nil {
+		t.mu.Unlock()
+		return api.Branch{}, err
+	}
+	lock := t.lockFor(rec.ID)
+	lock.Lock() // fresh: never blocks
+	t.mu.Unlock()
+	defer lock.Unlock()
+
+	log := t.log.With().Str(logkey.Branch, rec.Name).Str(logkey.Volume, rec.ID).Logger()
+	start := time.Now()
+	err = t.buildBranch(ctx, rec, parentRec, pending)
+	if err != nil {
+		log.Error().Err(err).Msg("create failed; rolling back")
+		t.rollbackCreate(ctx, rec, pending)
+		return api.Branch{}, err
+	}
+	log.Info().Str(logkey.Owner, rec.Owner).Str("parent", rec.Parent).Str(logkey.Snapshot, rec.Snapshot).
+		Dur(logkey.Duration, time.Since(start)).Msg("branch created")
+	return t.branchView(ctx, rec), nil
+}
+
+// planBranch checks the request against the records and records the new
+// branch (and, for a branch of a branch, its pending snapshot) in state
+// creating. Call with t.mu held.
+func (t *Twin) planBranch(c Caller, req api.CreateBranchRequest, parent string, at time.Time, ttl time.Duration, now time.Time) (rec, parentRec *branchRecord, pending *snapshotRecord, err error) {
+	if _, ok := t.branches[req.Name]; ok {
+		return nil, nil, nil, refuse(ErrConflict, "branch %q already exists; choose another name", req.Name)
+	}
+	if max := t.cfg.Branches.MaxBranches; max > 0 && len(t.branches) >= max {
+		return nil, nil, nil, refuse(ErrLimit, "the daemon already holds %d branches, its branches.max_branches; delete some first", len(t.branches))
+	}
+	if t.main == nil || t.main.State != stateReady {
+		return nil, nil, nil, refuse(ErrNotReady, "main is not ready yet; wait for the daemon to finish starting")
+	}
+	rec = &branchRecord{
+		ID: "b-" + randomHex(6), Name: req.Name, State: stateCreating,
+		Owner: c.User, OwnerUID: c.UID, CreatedAt: now, Protected: req.Protect,
+		Password: randomHex(16), Database: t.main.Database,
+	}
+	if ttl > 0 {
+		exp := now.Add(ttl)
+		rec.ExpiresAt = &exp
+	}
+	switch p := t.branches[parent]; {
+	case parent == MainName:
+		snap, err := t.pickMainSnapshot(at, req.At != "")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		rec.Parent, rec.Snapshot = MainName, snap.ID
+	case p != nil && c.sees(p):
+		if p.State != stateReady {
+			return nil, nil, nil, refuse(ErrConflict, "branch %q is %s; wait until it is ready", parent, p.State)
+		}
+		rec.Parent, parentRec = parent, p
+	case t.snaps[parent] != nil && t.snaps[parent].State == stateReady && t.seesSnapshot(c, t.snaps[parent]):
+		rec.Parent, rec.Snapshot = t.snaps[parent].Origin, parent
+	default:
+		return nil, nil, nil, refuse(ErrNotFound, "parent %q is neither main, one of your branches, nor a snapshot; see pgtwin branches list and pgtwin snapshots list", parent)
+	}
+	port, err := t.eng.AllocatePort(t.portsInUse())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rec.Port = port
+	if parentRec != nil {
+		if pending, err = t.newSnapshotRecord(parentRec.Name, SnapshotOptions{}); err != nil {
+			return nil, nil, nil, err
+		}
+		rec.Snapshot = pending.ID
+	}
+	if err := t.st.saveBranch(*rec); err != nil {
+		if pending != nil {
+			delete(t.snaps, pending.ID)
+			_ = t.st.removeSnapshot(pending.ID)
+		}
+		return nil, nil, nil, err
+	}
+	t.branches[rec.Name] = rec
+	return rec, parentRec, pending, nil
+}
+
+// pickMainSnapshot is main's newest ready snapshot, or with useAt the newest
+// not newer than at. Call with t.mu held.
+func (t *Twin) pickMainSnapshot(at time.Time, useAt bool) (*snapshotRecord, error) {
+	snaps := t.mainSnapshots()
+	if len(snaps) == 0 {
+		return nil, refuse(ErrNotReady, "main has no snapshot yet; run pgtwin snapshots create or wait for the first sync")
+	}
+	if !useAt {
+		return snaps[0], nil
+	}
+	for _, s := range snaps {
+		if !s.CreatedAt.After(at) {
+			return s, nil
+		}
+	}
+	return nil, refuse(ErrNotFound, "no snapshot of main was taken at or before %s; the oldest is %s from %s (see pgtwin snapshots list)",
+		at.UTC().Format(time.RFC3339), snaps[len(snaps)-1].ID, snaps[len(snaps)-1].CreatedAt.Format(time.RFC3339))
+}
+
+// buildBranch takes the pending snapshot of the parent branch, if any, then
+// clones and starts the branch.
+func (t *Twin) buildBranch(ctx context.Context, rec, parentRec *branchRecord, pending *snapshotRecord) error {
+	if pending != nil {
+		if err := t.snapshotParent(ctx, parentRec.Name, pending.ID); err != nil {
+			return err
+		}
+	}
+	if err := t.materialize(ctx, rec); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.updateBranch(rec, func(r *branchRecord) { r.State = stateReady; r.Error = "" })
+}
+
+// snapshotParent fills pending snapshot id from branch parent's volume while
+// holding the parent's lock, so the parent is not reset or deleted under it.
+// The parent keeps running.
+func (t *Twin) snapshotParent(ctx context.Context, parent, id string) error {
+	p, unlock := t.lockBranch(parent)
+	defer unlock()
+	if p == nil || p.State != stateReady {
+		t.mu.Lock()
+		if s := t.snaps[id]; s != nil {
+			delete(t.snaps, id)
+			_ = t.st.removeSnapshot(id)
+		}
+		t.mu.Unlock()
+		return refuse(ErrConflict, "parent branch %q went away or is not ready; try again", parent)
+	}
+	return t.fillSnapshot(ctx, p.ID, id)
+}
+
+// materialize replaces the branch's volume with a fresh clone of its
+// snapshot, starts it on its port and sets up its login role.
+func (t *Twin) materialize(ctx context.Context, rec *branchRecord) error {
+	t.mu.Lock()
+	snap := t.snaps[rec.Snapshot]
+	id, port := rec.ID, rec.Port
+	t.mu.Unlock()
+	if snap == nil || snap.State != stateReady {
+		return fmt.Errorf("branch %s: snapshot %s is gone", rec.Name, rec.Snapshot)
+	}
+	if err := t.destroy(ctx, id); err != nil {
+		return err
+	}
+	if err := t.eng.Clone(ctx, snap.Volume, id); err != nil {
+		return err
+	}
+	inst, err := t.eng.Start(ctx, id, engine.InstanceSpec{Port: port, Settings: t.cfg.Branches.Settings})
+	if err != nil {
+		return err
+	}
+	return t.setupRole(ctx, inst, rec)
+}
+
+// setupRole gives the branch owner a login role that is a member of the owner
+// role, with the branch's password as a SCRAM verifier, and disables the
+// passwords of every other login role the clone carries (a branch of someone
+// else's branch must not open with their password).
+func (t *Twin) setupRole(ctx context.Context, inst *engine.Instance, rec *branchRecord) error {
+	t.mu.Lock()
+	owner, password, db := rec.Owner, rec.Password, rec.Database
+	t.mu.Unlock()
+	verifier, err := scramVerifier(password)
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, db))
+	if err != nil {
+		return fmt.Errorf("connect to branch: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	role := pgx.Identifier{owner}.Sanitize()
+	pw := "'" + strings.ReplaceAll(verifier, "'", "''") + "'"
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", owner).Scan(&exists); err != nil {
+		return fmt.Errorf("branch role: %w", err)
+	}
+	stmts := []string{"CREATE ROLE " + role + " LOGIN NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS CREATEDB PASSWORD " + pw + " IN ROLE " + ownerRole}
+	if exists {
+		stmts = []string{
+			"ALTER ROLE " + role + " LOGIN NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS CREATEDB PASSWORD " + pw,
+			"GRANT " + ownerRole + " TO " + role,
+		}
+	}
+	rows, err := conn.Query(ctx, "SELECT rolname FROM pg_authid WHERE rolpassword IS NOT NULL AND NOT rolsuper AND rolname <> $1", owner)
+	if err != nil {
+		return fmt.Errorf("branch role: %w", err)
+	}
+	others, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("branch role: %w", err)
+	}
+	for _, o := range others {
+		stmts = append(stmts, "ALTER ROLE "+pgx.Identifier{o}.Sanitize()+" PASSWORD NULL")
+	}
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			// The statement holds only a verifier, but keep it out of errors.
+			return fmt.Errorf("branch role %s: %w", owner, err)
+		}
+	}
+	return nil
+}
+
+// rollbackCreate removes whatever a failed create made.
+func (t *Twin) rollbackCreate(ctx context.Context, rec *branchRecord, pending *snapshotRecord) {
+	if err := t.destroy(ctx, rec.ID); err != nil {
+		t.log.Error().Err(err).Str(logkey.Volume, rec.ID).Msg("could not remove volume of a failed create; the next start removes it")
+		return
+	}
+	if pending != nil {
+		t.dropSnapshot(ctx, pending.ID, nil)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.st.removeBranch(rec.ID); err != nil {
+		t.log.Error().Err(err).Str(logkey.Branch, rec.Name).Msg("could not drop record of a failed create")
+		return
+	}
+	delete(t.branches, rec.Name)
+	delete(t.locks, rec.ID)
+}
+
+// dropSnapshot destroys snapshot id and its record, if it exists and keep
+// (checked under t.mu, if given) does not say to keep it.
+func (t *Twin) dropSnapshot(ctx context.Context, id string, keep func(s *snapshotRecord) bool) bool {
+	t.mu.Lock()
+	s := t.snaps[id]
+	if s == nil || (keep != nil && keep(s)) {
+		t.mu.Unlock()
+		return false
+	}
+	err := t.updateSnapshot(s, func(r *snapshotRecord) { r.State = stateDeleting })
+	vol := s.Volume
+	t.mu.Unlock()
+	if err == nil {
+		err = t.destroy(ctx, vol)
+	}
+	if err != nil {
+		t.log.Error().Err(err).Str(logkey.Snapshot, id).Msg("could not remove snapshot; the sweeper retries")
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.st.removeSnapshot(id); err != nil {
+		t.log.Error().Err(err).Str(logkey.Snapshot, id).Msg("could not drop snapshot record")
+		return false
+	}
+	delete(t.snaps, id)
+	return true
+}
+
+// GetBranch is one branch as caller c sees it.
+func (t *Twin) GetBranch(ctx context.Context, c Caller, name string) (api.Branch, error) {
+	t.mu.Lock()
+	rec := t.branches[name]
+	if rec == nil || !c.sees(rec) {
+		t.mu.Unlock()
+		return api.Branch{}, notFound(name)
+	}
+	t.mu.Unlock()
+	return t.branchView(ctx, rec), nil
+}
+
+// ListBranches are the branches c sees, by name.
+func (t *Twin) ListBranches(ctx context.Context, c Caller) []api.Branch {
+	t.mu.Lock()
+	var recs []*branchRecord
+	for _, r := range t.branches {
+		if c.sees(r) {
+			recs = append(recs, r)
+		}
+	}
+	t.mu.Unlock()
+	sort.Slice(recs, func(i, j int) bool { return recs[i].Name < recs[j].Name })
+	out := make([]api.Branch, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, t.branchView(ctx, r))
+	}
+	return out
+}
+
+// ResetBranch throws the branch's changes away: it becomes a fresh clone of
+// its parent's newest state, on the same port with the same role and
+// password, and is ready when this returns.
+func (t *Twin) ResetBranch(ctx context.Context, c Caller, name string) (api.Branch, error) {
+	ctx = context.WithoutCancel(ctx)
+	rec, unlock := t.lockBranch(name)
+	defer unlock()
+	t.mu.Lock()
+	if rec == nil || !c.sees(rec) {
+		t.mu.Unlock()
+		return api.Branch{}, notFound(name)
+	}
+	if rec.Protected {
+		t.mu.Unlock()
+		return api.Branch{}, refuse(ErrConflict, "branch %q is protected; unprotect it first", name)
+	}
+	if rec.State != stateReady && rec.State != api.StateFailed {
+		st := rec.State
+		t.mu.Unlock()
+		return api.Branch{}, refuse(ErrConflict, "branch %q is %s; wait until it is ready", name, st)
+	}
+	t.mu.Unlock()
+	start := time.Now()
+	if err := t.reset(ctx, rec); err != nil {
+		return api.Branch{}, err
+	}
+	t.log.Info().Str(logkey.Branch, name).Str(logkey.Snapshot, rec.Snapshot).Dur(logkey.Duration, time.Since(start)).Msg("branch reset")
+	t.kickSweeper()
+	return t.branchView(ctx, rec), nil
+}
+
+// reset records the reset target, then rebuilds the branch. It also rolls a
+// reset interrupted by a crash forward. Call with the branch's lock held.
+func (t *Twin) reset(ctx context.Context, rec *branchRecord) error {
+	t.mu.Lock()
+	var pending *snapshotRecord
+	var target string
+	if rec.Parent == MainName {
+		snap, err := t.pickMainSnapshot(time.Time{}, false)
+		if err != nil {
+			t.mu.Unlock()
+			return err
+		}
+		target = snap.ID
+	} else {
+		p := t.branches[rec.Parent]
+		if p == nil {
+			t.mu.Unlock()
+			return refuse(ErrConflict, "parent branch %q is gone; delete this branch instead", rec.Parent)
+		}
+		var err error
+		if pending, err = t.newSnapshotRecord(p.Name, SnapshotOptions{}); err != nil {
+			t.mu.Unlock()
+			return err
+		}
+		target = pending.ID
+	}
+	err := t.updateBranch(rec, func(r *branchRecord) { r.State = api.StateResetting; r.Snapshot = target; r.Error = "" })
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if pending != nil {
+		err = t.snapshotParent(ctx, rec.Parent, pending.ID)
+	}
+	if err == nil {
+		err = t.materialize(ctx, rec)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil {
+		t.log.Error().Err(err).Str(logkey.Branch, rec.Name).Msg("reset failed")
+		if uerr := t.updateBranch(rec, func(r *branchRecord) { r.State = api.StateFailed; r.Error = err.Error() }); uerr != nil {
+			t.log.Error().Err(uerr).Str(logkey.Branch, rec.Name).Msg("could not record failed reset")
+		}
+		return fmt.Errorf("reset %s: %w", rec.Name, err)
+	}
+	return t.updateBranch(rec, func(r *branchRecord) { r.State = stateReady })
+}
+
+// DeleteBranch stops and removes a branch. Protected branches and branches
+// with children are refused.
+func (t *Twin) DeleteBranch(ctx context.Context, c Caller, name string) error {
+	ctx = context.WithoutCancel(ctx)
+	if name == MainName {
+		return refuse(ErrInvalid, "main is the twin itself and cannot be deleted; delete branches only")
+	}
+	rec, unlock := t.lockBranch(name)
+	defer unlock()
+	t.mu.Lock()
+	if rec == nil || !c.sees(rec) {
+		t.mu.Unlock()
+		return notFound(name)
+	}
+	if rec.Protected {
+		t.mu.Unlock()
+		return refuse(ErrConflict, "branch %q is protected; unprotect it first", name)
+	}
+	if kids := t.children(name); len(kids) > 0 {
+		t.mu.Unlock()
+		return refuse(ErrConflict, "branch %q has child branches (%s); delete them first", name, strings.Join(kids, ", "))
+	}
+	err := t.updateBranch(rec, func(r *branchRecord) { r.State = stateDeleting })
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := t.finishDelete(ctx, rec); err != nil {
+		return err
+	}
+	t.log.Info().Str(logkey.Branch, name).Msg("branch deleted")
+	t.kickSweeper()
+	return nil
+}
+
+// finishDelete removes a branch recorded as deleting.
+func (t *Twin) finishDelete(ctx context.Context, rec *branchRecord) error {
+	if err := t.destroy(ctx, rec.ID); err != nil {
+		return fmt.Errorf("delete %s: %w", rec.Name, err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.st.removeBranch(rec.ID); err != nil {
+		return err
+	}
+	if t.branches[rec.Name] == rec {
+		delete(t.branches, rec.Name)
+	}
+	delete(t.locks, rec.ID)
+	return nil
+}
+
+// children are the names of branches made from branch name. Call with t.mu
+// held.
+func (t *Twin) children(name string) []string {
+	var kids []string
+	for _, b := range t.branches {
+		if b.Parent == name {
+			kids = append(kids, b.Name)
+		}
+	}
+	sort.Strings(kids)
+	return kids
+}
+
+// UpdateBranch protects or unprotects a branch and sets or clears its TTL.
+func (t *Twin) UpdateBranch(ctx context.Context, c Caller, name string, req api.UpdateBranchRequest) (api.Branch, error) {
+	var exp *time.Time
+	clearTTL := false
+	if req.TTL != nil {
+		d, err := parseTTL(*req.TTL)
+		if err != nil {
+			return api.Branch{}, err
+		}
+		if d == 0 {
+			clearTTL = true
+		} else {
+			e := time.Now().UTC().Add(d)
+			exp = &e
+		}
+	}
+	rec, unlock := t.lockBranch(name)
+	defer unlock()
+	t.mu.Lock()
+	if rec == nil || !c.sees(rec) {
+		t.mu.Unlock()
+		return api.Branch{}, notFound(name)
+	}
+	err := t.updateBranch(rec, func(r *branchRecord) {
+		if req.Protected != nil {
+			r.Protected = *req.Protected
+		}
+		if clearTTL {
+			r.ExpiresAt = nil
+		} else if exp != nil {
+			r.ExpiresAt = exp
+		}
+	})
+	t.mu.Unlock()
+	if err != nil {
+		return api.Branch{}, err
+	}
+	return t.branchView(ctx, rec), nil
+}
+
+func notFound(name string) error {
+	return refuse(ErrNotFound, "branch %q not found; run pgtwin branches list to see yours", name)
+}
+
+// branchView is the API's view of a branch, for a caller allowed to see it.
+func (t *Twin) branchView(ctx context.Context, rec *branchRecord) api.Branch {
+	t.mu.Lock()
+	r := *rec
+	t.mu.Unlock()
+	b := api.Branch{
+		Name: r.Name, Parent: r.Parent, Snapshot: r.Snapshot, State: r.State, Owner: r.Owner,
+		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, Protected: r.Protected, Port: r.Port,
+		ConnectionURI: connectionURI(r.Owner, r.Password, t.cfg.Engine.ListenAddress, r.Port, r.Database),
+	}
+	if r.State == stateReady {
+		if u, err := t.eng.Usage(ctx, r.ID); err == nil {
+			b.ChangedBytes = u.ExclusiveBytes
+		} else if !errors.Is(err, context.Canceled) {
+			t.log.Warn().Err(err).Str(logkey.Branch, r.Name).Msg("usage unavailable")
+		}
+	}
+	return b
+}

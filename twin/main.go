@@ -1,0 +1,353 @@
+package twin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgtwin/pgtwin/engine"
+	"github.com/pgtwin/pgtwin/internal/logkey"
+	"github.com/pgtwin/pgtwin/twin/api"
+)
+
+// SnapshotOptions shape a snapshot of main.
+type SnapshotOptions struct {
+	// Name is the snapshot id; empty: s-YYYYMMDDTHHMMSSZ.
+	Name string
+	// SourceLSN is the source position the snapshot reflects (logical mode).
+	SourceLSN string
+}
+
+// initMain makes a fresh main when there is none (or a half-made one) and
+// starts it, so branches can be made before the first sync.
+func (t *Twin) initMain(ctx context.Context) error {
+	t.mu.Lock()
+	if t.main != nil && t.main.State == stateReady {
+		t.mu.Unlock()
+		return nil
+	}
+	gen := 1
+	if t.main != nil {
+		gen = t.main.Generation + 1
+		if old := t.main.Volume; old != "" {
+			t.mu.Unlock()
+			if err := t.destroy(ctx, old); err != nil {
+				return err
+			}
+			t.mu.Lock()
+		}
+	}
+	port, err := t.eng.AllocatePort(t.portsInUse())
+	if err != nil {
+		t.mu.Unlock()
+		return fmt.Errorf("main: %w", err)
+	}
+	rec := mainRecord{State: stateCreating, Volume: fmt.Sprintf("main-%d", gen), Port: port,
+		Database: sourceDatabase(t.cfg.Source.URL), Generation: gen}
+	if err := t.st.saveMain(rec); err != nil {
+		t.mu.Unlock()
+		return err
+	}
+	t.main = &rec
+	t.mu.Unlock()
+
+	if _, err := t.buildMain(ctx, rec.Volume, rec.Port, rec.Database); err != nil {
+		return fmt.Errorf("make main: %w", err)
+	}
+	t.mu.Lock()
+	err = t.updateMain(func(m *mainRecord) { m.State = stateReady })
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	t.log.Info().Str(logkey.Volume, rec.Volume).Int(logkey.Port, port).Str("database", rec.Database).Msg("main twin created")
+	return nil
+}
+
+// buildMain initializes volume vol as an empty main: the owner role and the
+// database the sync will fill, running on port.
+func (t *Twin) buildMain(ctx context.Context, vol string, port int, db string) (*engine.Instance, error) {
+	if err := t.eng.InitVolume(ctx, vol, engine.InitOptions{Superuser: superuser}); err != nil {
+		return nil, err
+	}
+	inst, err := t.eng.Start(ctx, vol, engine.InstanceSpec{Port: port})
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, "postgres"))
+	if err != nil {
+		return nil, fmt.Errorf("connect to new main: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	role := pgx.Identifier{ownerRole}.Sanitize()
+	dbq := pgx.Identifier{db}.Sanitize()
+	stmts := []string{"CREATE ROLE " + role + " NOLOGIN"}
+	if db == "postgres" {
+		stmts = append(stmts, "ALTER DATABASE postgres OWNER TO "+role)
+	} else {
+		stmts = append(stmts, "CREATE DATABASE "+dbq+" OWNER "+role)
+	}
+	for _, s := range stmts {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			return nil, fmt.Errorf("prepare main: %w", err)
+		}
+	}
+	dconn, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, db))
+	if err != nil {
+		return nil, fmt.Errorf("connect to new main: %w", err)
+	}
+	defer dconn.Close(context.WithoutCancel(ctx))
+	// Objects the sync restores land in public; its owner must be able to.
+	if _, err := dconn.Exec(ctx, "ALTER SCHEMA public OWNER TO "+role); err != nil {
+		return nil, fmt.Errorf("prepare main: %w", err)
+	}
+	return inst, nil
+}
+
+// startMain makes sure main runs (adopting a running postmaster).
+func (t *Twin) startMain(ctx context.Context) (*engine.Instance, error) {
+	t.mu.Lock()
+	if t.main == nil || t.main.State != stateReady {
+		t.mu.Unlock()
+		return nil, refuse(ErrNotReady, "main is not ready yet; wait for the daemon to finish starting")
+	}
+	vol, port := t.main.Volume, t.main.Port
+	t.mu.Unlock()
+	if inst, ok := t.eng.Instance(vol); ok {
+		return inst, nil
+	}
+	inst, err := t.eng.Start(ctx, vol, engine.InstanceSpec{Port: port})
+	if err != nil {
+		return nil, fmt.Errorf("start main: %w", err)
+	}
+	return inst, nil
+}
+
+// MainInstance is main's running instance; the sync writes through it as
+// inst.Superuser. Only the sync may write main.
+func (t *Twin) MainInstance(ctx context.Context) (*engine.Instance, error) {
+	return t.startMain(ctx)
+}
+
+// MainDatabase is the database in main (and every branch) that the sync fills.
+func (t *Twin) MainDatabase() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.main == nil {
+		return sourceDatabase(t.cfg.Source.URL)
+	}
+	return t.main.Database
+}
+
+// MainConn connects to main's database as the superuser.
+func (t *Twin) MainConn(ctx context.Context) (*pgx.Conn, error) {
+	inst, err := t.startMain(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, t.MainDatabase()))
+	if err != nil {
+		return nil, fmt.Errorf("connect to main: %w", err)
+	}
+	return conn, nil
+}
+
+// TakeSnapshot snapshots main as it is now (consistent even while it runs).
+func (t *Twin) TakeSnapshot(ctx context.Context, opts SnapshotOptions) (api.Snapshot, error) {
+	if opts.Name != "" {
+		if err := ValidateSnapshotName(opts.Name); err != nil {
+			return api.Snapshot{}, err
+		}
+	}
+	ctx = context.WithoutCancel(ctx)
+	t.mainMu.Lock()
+	defer t.mainMu.Unlock()
+	t.mu.Lock()
+	if t.main == nil || t.main.State != stateReady {
+		t.mu.Unlock()
+		return api.Snapshot{}, refuse(ErrNotReady, "main is not ready yet; wait for the daemon to finish starting")
+	}
+	vol := t.main.Volume
+	t.mu.Unlock()
+	rec, err := t.snapshotVolume(ctx, vol, MainName, opts)
+	if err != nil {
+		return api.Snapshot{}, err
+	}
+	t.kickSweeper()
+	return t.snapshotView(rec), nil
+}
+
+// snapshotVolume records, then takes, a snapshot of volume vol.
+func (t *Twin) snapshotVolume(ctx context.Context, vol, origin string, opts SnapshotOptions) (snapshotRecord, error) {
+	t.mu.Lock()
+	rec, err := t.newSnapshotRecord(origin, opts)
+	t.mu.Unlock()
+	if err != nil {
+		return snapshotRecord{}, err
+	}
+	if err := t.fillSnapshot(ctx, vol, rec.ID); err != nil {
+		return snapshotRecord{}, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return *t.snaps[rec.ID], nil
+}
+
+// newSnapshotRecord records a snapshot in state creating. Call with t.mu held.
+func (t *Twin) newSnapshotRecord(origin string, opts SnapshotOptions) (*snapshotRecord, error) {
+	now := time.Now().UTC()
+	id := opts.Name
+	if id != "" {
+		if _, ok := t.snaps[id]; ok {
+			return nil, refuse(ErrConflict, "snapshot %q already exists; choose another name", id)
+		}
+	} else {
+		base := snapshotID(now)
+		id = base
+		for i := 2; t.snaps[id] != nil; i++ {
+			id = fmt.Sprintf("%s-%d", base, i)
+		}
+	}
+	rec := &snapshotRecord{ID: id, Volume: "snap-" + randomHex(6), Origin: origin, State: stateCreating, CreatedAt: now}
+	if opts.SourceLSN != "" {
+		lsn := opts.SourceLSN
+		rec.SourceLSN = &lsn
+	}
+	if err := t.st.saveSnapshot(*rec); err != nil {
+		return nil, err
+	}
+	t.snaps[id] = rec
+	return rec, nil
+}
+
+// fillSnapshot takes the recorded snapshot id of volume vol and marks it
+// ready; on failure the record is dropped.
+func (t *Twin) fillSnapshot(ctx context.Context, vol, id string) error {
+	t.mu.Lock()
+	rec := t.snaps[id]
+	snapVol := rec.Volume
+	t.mu.Unlock()
+	start := time.Now()
+	if err := t.eng.Snapshot(ctx, vol, snapVol); err != nil {
+		t.mu.Lock()
+		delete(t.snaps, id)
+		rerr := t.st.removeSnapshot(id)
+		t.mu.Unlock()
+		if rerr != nil {
+			t.log.Error().Err(rerr).Str(logkey.Snapshot, id).Msg("could not drop record of failed snapshot")
+		}
+		return fmt.Errorf("snapshot %s: %w", vol, err)
+	}
+	var size int64
+	if u, err := t.eng.Usage(ctx, snapVol); err == nil {
+		size = u.TotalBytes
+	}
+	t.mu.Lock()
+	err := t.updateSnapshot(rec, func(r *snapshotRecord) { r.State = stateReady; r.SizeBytes = size })
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	t.log.Info().Str(logkey.Snapshot, id).Str(logkey.Volume, vol).Dur(logkey.Duration, time.Since(start)).Msg("snapshot taken")
+	return nil
+}
+
+// ReplaceMain builds a new main beside the current one: an empty cluster with
+// the owner role and database, running, handed to build. When build
+// succeeds the new main is snapshotted and becomes main; the old main volume
+// is destroyed, while snapshots and branches stay as they are. When anything
+// fails the new volume is removed and nothing else has changed.
+func (t *Twin) ReplaceMain(ctx context.Context, build func(ctx context.Context, inst *engine.Instance) error) (api.Snapshot, error) {
+	t.mainMu.Lock()
+	defer t.mainMu.Unlock()
+	t.mu.Lock()
+	if t.main == nil || t.main.State != stateReady {
+		t.mu.Unlock()
+		return api.Snapshot{}, refuse(ErrNotReady, "main is not ready yet; wait for the daemon to finish starting")
+	}
+	port, err := t.eng.AllocatePort(t.portsInUse())
+	if err != nil {
+		t.mu.Unlock()
+		return api.Snapshot{}, fmt.Errorf("replace main: %w", err)
+	}
+	gen := t.main.Generation + 1
+	vol := fmt.Sprintf("main-%d", gen)
+	db := t.main.Database
+	if err := t.updateMain(func(m *mainRecord) { m.Pending = vol; m.PendingPort = port }); err != nil {
+		t.mu.Unlock()
+		return api.Snapshot{}, err
+	}
+	t.mu.Unlock()
+
+	snap, err := t.buildAndSnapshot(ctx, vol, port, db, build)
+	if err != nil {
+		cctx := context.WithoutCancel(ctx)
+		if derr := t.destroy(cctx, vol); derr != nil {
+			t.log.Error().Err(derr).Str(logkey.Volume, vol).Msg("could not remove the new main of a failed replace; the next start removes it")
+			return api.Snapshot{}, err
+		}
+		t.mu.Lock()
+		if uerr := t.updateMain(func(m *mainRecord) { m.Pending = ""; m.PendingPort = 0 }); uerr != nil {
+			t.log.Error().Err(uerr).Msg("could not record the end of a failed replace")
+		}
+		t.mu.Unlock()
+		return api.Snapshot{}, err
+	}
+
+	t.mu.Lock()
+	old := t.main.Volume
+	err = t.updateMain(func(m *mainRecord) {
+		m.Volume, m.Port, m.Generation = vol, port, gen
+		m.Pending, m.PendingPort = "", 0
+	})
+	t.mu.Unlock()
+	if err != nil {
+		return api.Snapshot{}, err
+	}
+	if derr := t.destroy(context.WithoutCancel(ctx), old); derr != nil {
+		t.log.Error().Err(derr).Str(logkey.Volume, old).Msg("could not remove the replaced main; the next start removes it")
+	}
+	t.log.Info().Str(logkey.Volume, vol).Str(logkey.Snapshot, snap.ID).Int(logkey.Port, port).Msg("main replaced")
+	t.kickSweeper()
+	return t.snapshotView(snap), nil
+}
+
+func (t *Twin) buildAndSnapshot(ctx context.Context, vol string, port int, db string, build func(ctx context.Context, inst *engine.Instance) error) (snapshotRecord, error) {
+	inst, err := t.buildMain(ctx, vol, port, db)
+	if err != nil {
+		return snapshotRecord{}, fmt.Errorf("build new main: %w", err)
+	}
+	if err := build(ctx, inst); err != nil {
+		return snapshotRecord{}, err
+	}
+	return t.snapshotVolume(context.WithoutCancel(ctx), vol, MainName, SnapshotOptions{})
+}
+
+// destroy removes a volume (stopping its instance); missing is fine.
+func (t *Twin) destroy(ctx context.Context, vol string) error {
+	if err := t.eng.Destroy(ctx, vol); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// mainSnapshots are main's ready snapshots, newest first. Call with t.mu held.
+func (t *Twin) mainSnapshots() []*snapshotRecord {
+	var out []*snapshotRecord
+	for _, s := range t.snaps {
+		if s.Origin == MainName && s.State == stateReady {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.After(out[j].CreatedAt)
+		}
+		return out[i].ID > out[j].ID
+	})
+	return out
+}

@@ -1,0 +1,254 @@
+package twin
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgtwin/pgtwin/engine"
+	"github.com/pgtwin/pgtwin/internal/config"
+	"github.com/pgtwin/pgtwin/internal/logkey"
+	"github.com/pgtwin/pgtwin/twin/api"
+)
+
+// Engine is what the twin needs from package engine; *engine.Engine
+// satisfies it.
+type Engine interface {
+	InitVolume(ctx context.Context, id string, opts engine.InitOptions) error
+	Snapshot(ctx context.Context, src, id string) error
+	Clone(ctx context.Context, src, id string) error
+	Destroy(ctx context.Context, id string) error
+	Usage(ctx context.Context, id string) (engine.Usage, error)
+	Volumes(ctx context.Context) ([]string, error)
+	Start(ctx context.Context, id string, spec engine.InstanceSpec) (*engine.Instance, error)
+	Stop(ctx context.Context, id string) error
+	Instance(id string) (*engine.Instance, bool)
+	Recover(ctx context.Context) ([]string, error)
+	AllocatePort(inUse map[int]bool) (int, error)
+	Driver() engine.Driver
+	Version() string
+}
+
+// Syncer is the sync as the socket API sees it. Until one is set, the sync
+// routes answer 501.
+type Syncer interface {
+	Status() api.SyncStatus
+	Trigger(ctx context.Context, req api.SyncRequest) (api.SyncStatus, error)
+}
+
+// Options configure a Twin.
+type Options struct {
+	Config config.Config
+	Engine Engine
+	Logger zerolog.Logger
+	// SweepInterval is how often expired branches and unneeded snapshots are
+	// removed. Default 30 seconds.
+	SweepInterval time.Duration
+	// Version is the daemon's version for /v1/status.
+	Version string
+}
+
+// Twin owns main, its snapshots and the branches.
+type Twin struct {
+	cfg     config.Config
+	eng     Engine
+	log     zerolog.Logger
+	st      *store
+	opts    Options
+	started time.Time
+
+	// mu guards the records below; it is never held across a clone, a
+	// start or anything else slow.
+	mu       sync.Mutex
+	main     *mainRecord
+	snaps    map[string]*snapshotRecord
+	branches map[string]*branchRecord // by name
+	locks    map[string]*sync.Mutex   // by branch id
+	syncer   Syncer
+
+	// mainMu serializes operations on main (snapshot, replace).
+	mainMu sync.Mutex
+
+	kick     chan struct{}
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// superuser is the bootstrap role of every cluster pgtwin makes. It is not an
+// OS user name anyone is likely to have, so no branch owner's role collides
+// with it.
+const superuser = "pgtwin_super"
+
+// ownerRole owns the objects the sync restores; every branch's login role is
+// a member of it.
+const ownerRole = "pgtwin_owner"
+
+// New prepares a Twin from config. It touches nothing until Start.
+func New(ctx context.Context, opts Options) (*Twin, error) {
+	if opts.Engine == nil {
+		return nil, fmt.Errorf("twin: no engine")
+	}
+	if opts.SweepInterval <= 0 {
+		opts.SweepInterval = 30 * time.Second
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	st, err := openStore(filepath.Join(opts.Config.Daemon.DataDir, "state"))
+	if err != nil {
+		return nil, err
+	}
+	return &Twin{
+		cfg:      opts.Config,
+		eng:      opts.Engine,
+		log:      opts.Logger.With().Str(logkey.Component, "twin").Logger(),
+		st:       st,
+		opts:     opts,
+		snaps:    map[string]*snapshotRecord{},
+		branches: map[string]*branchRecord{},
+		locks:    map[string]*sync.Mutex{},
+		kick:     make(chan struct{}, 1),
+	}, nil
+}
+
+// Start reconciles the records with the engine's volumes and processes, makes
+// main if there is none, then runs the sweeper. When it returns nil every
+// branch is either ready or gone (or failed, with the reason logged).
+func (t *Twin) Start(ctx context.Context) error {
+	t.started = time.Now().UTC()
+	if err := t.reconcile(ctx); err != nil {
+		return err
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	t.cancel = cancel
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.sweepLoop(sctx)
+	}()
+	return nil
+}
+
+// Stop ends the sweeper. Branches and main keep running; the next Start
+// adopts them.
+func (t *Twin) Stop() {
+	t.stopOnce.Do(func() {
+		if t.cancel != nil {
+			t.cancel()
+		}
+		t.wg.Wait()
+	})
+}
+
+// SetSyncer plugs the sync into the socket API.
+func (t *Twin) SetSyncer(s Syncer) {
+	t.mu.Lock()
+	t.syncer = s
+	t.mu.Unlock()
+}
+
+func (t *Twin) getSyncer() Syncer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.syncer
+}
+
+// lockFor returns the mutex serializing operations on branch id. Call with
+// t.mu held.
+func (t *Twin) lockFor(id string) *sync.Mutex {
+	m, ok := t.locks[id]
+	if !ok {
+		m = &sync.Mutex{}
+		t.locks[id] = m
+	}
+	return m
+}
+
+// lockBranch takes the lock of the branch now named name and returns its
+// record, or nil if there is none. The record is re-checked after the lock
+// is taken, since the branch may have been deleted (and the name reused)
+// while we waited.
+func (t *Twin) lockBranch(name string) (*branchRecord, func()) {
+	for {
+		t.mu.Lock()
+		rec := t.branches[name]
+		if rec == nil {
+			t.mu.Unlock()
+			return nil, func() {}
+		}
+		m := t.lockFor(rec.ID)
+		t.mu.Unlock()
+		m.Lock()
+		t.mu.Lock()
+		same := t.branches[name] == rec
+		t.mu.Unlock()
+		if same {
+			return rec, m.Unlock
+		}
+		m.Unlock()
+	}
+}
+
+// updateBranch applies fn to a copy of rec, records it durably, then makes it
+// current. Call with t.mu held.
+func (t *Twin) updateBranch(rec *branchRecord, fn func(r *branchRecord)) error {
+	c := *rec
+	fn(&c)
+	if err := t.st.saveBranch(c); err != nil {
+		return err
+	}
+	*rec = c
+	return nil
+}
+
+func (t *Twin) updateSnapshot(rec *snapshotRecord, fn func(r *snapshotRecord)) error {
+	c := *rec
+	fn(&c)
+	if err := t.st.saveSnapshot(c); err != nil {
+		return err
+	}
+	*rec = c
+	return nil
+}
+
+func (t *Twin) updateMain(fn func(m *mainRecord)) error {
+	c := *t.main
+	fn(&c)
+	if err := t.st.saveMain(c); err != nil {
+		return err
+	}
+	*t.main = c
+	return nil
+}
+
+// portsInUse are the ports records hold. Call with t.mu held.
+func (t *Twin) portsInUse() map[int]bool {
+	used := map[int]bool{}
+	if t.main != nil {
+		used[t.main.Port] = true
+		if t.main.PendingPort != 0 {
+			used[t.main.PendingPort] = true
+		}
+	}
+	for _, b := range t.branches {
+		used[b.Port] = true
+	}
+	return used
+}
+
+// kickSweeper asks the sweeper to run soon, e.g. after a reset left a
+// snapshot unused.
+func (t *Twin) kickSweeper() {
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (t *Twin) pid() int { return os.Getpid() }
