@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/rs/zerolog"
@@ -38,11 +39,15 @@ var (
 
 // Open uses root (created if missing) on any filesystem.
 func Open(_ context.Context, root string, log zerolog.Logger) (*Driver, error) {
-	s, err := tree.OpenStore(root)
+	s, removed, err := tree.OpenStore(root)
+	log = log.With().Str(logkey.Driver, Name).Logger()
+	for _, name := range removed {
+		log.Warn().Str(logkey.Path, filepath.Join(root, ".staging", name)).Msg("removed a half-made or half-deleted volume left by a crash")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("copy driver: %w", err)
 	}
-	return &Driver{store: s, log: log.With().Str(logkey.Driver, Name).Logger()}, nil
+	return &Driver{store: s, log: log}, nil
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}

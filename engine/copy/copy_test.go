@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -45,7 +46,15 @@ func TestOpenRemovesStagingLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = d
-	open(t, root) // a daemon restart after kill -9 mid-clone
+	// A daemon restart after kill -9 mid-clone: the leftover is removed and
+	// reported.
+	var logs strings.Builder
+	if _, err := Open(context.Background(), root, zerolog.New(&logs)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "clone.abc") || !strings.Contains(logs.String(), `"level":"warn"`) {
+		t.Errorf("removing a half-made clone was not reported: %s", logs.String())
+	}
 	entries, err := os.ReadDir(filepath.Join(root, ".staging"))
 	if err != nil {
 		t.Fatal(err)

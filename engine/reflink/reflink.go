@@ -45,11 +45,15 @@ func Open(_ context.Context, root string, log zerolog.Logger) (*Driver, error) {
 	if err := Probe(root); err != nil {
 		return nil, fmt.Errorf("reflink driver: %w", err)
 	}
-	s, err := tree.OpenStore(root)
+	s, removed, err := tree.OpenStore(root)
+	log = log.With().Str(logkey.Driver, Name).Logger()
+	for _, name := range removed {
+		log.Warn().Str(logkey.Path, filepath.Join(root, ".staging", name)).Msg("removed a half-made or half-deleted volume left by a crash")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reflink driver: %w", err)
 	}
-	return &Driver{store: s, log: log.With().Str(logkey.Driver, Name).Logger()}, nil
+	return &Driver{store: s, log: log}, nil
 }
 
 // Probe clones a small file inside dir and removes it again, leaving dir as

@@ -35,28 +35,32 @@ type Store struct {
 	root string
 }
 
-// OpenStore creates root if needed and clears what a crash left in staging.
-func OpenStore(root string) (*Store, error) {
+// OpenStore creates root if needed and clears what a crash left in staging
+// (half-made clones and snapshots, half-deleted volumes), returning the
+// names it removed so the caller can report them.
+func OpenStore(root string) (*Store, []string, error) {
 	root, err := filepath.Abs(root)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, d := range []string{root, filepath.Join(root, readonlyDir), filepath.Join(root, stagingDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("open volume root: %w", err)
+			return nil, nil, fmt.Errorf("open volume root: %w", err)
 		}
 	}
 	s := &Store{root: root}
 	entries, err := os.ReadDir(s.Staging())
 	if err != nil {
-		return nil, fmt.Errorf("open volume root: %w", err)
+		return nil, nil, fmt.Errorf("open volume root: %w", err)
 	}
+	var removed []string
 	for _, e := range entries {
 		if err := os.RemoveAll(filepath.Join(s.Staging(), e.Name())); err != nil {
-			return nil, fmt.Errorf("remove leftover %s: %w", e.Name(), err)
+			return nil, removed, fmt.Errorf("remove leftover %s: %w", e.Name(), err)
 		}
+		removed = append(removed, e.Name())
 	}
-	return s, nil
+	return s, removed, nil
 }
 
 // Root is the absolute root directory.
