@@ -1,0 +1,151 @@
+package anonymize
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Rule says how one column (or one JSON path inside a column) is masked.
+type Rule struct {
+	// Column is the config key, "schema.table.column"; empty for a rule
+	// nested in a json rule.
+	Column string
+	// Transform names the transformer: email, name, phone, address, ip, date,
+	// number, partial, hash, uuid, null, constant, regex, json, keep.
+	Transform string
+	// Params are the transformer's parameters, as the config spelled them.
+	Params map[string]any
+}
+
+// Rules maps "schema.table.column" to its rule.
+type Rules map[string]Rule
+
+// Identity is the canonical form of the transformer and its parameters. Two
+// rules with the same identity give the same output for the same value,
+// whatever column they are on: it is what the keyed PRF is derived from.
+func (r Rule) Identity() string {
+	var b strings.Builder
+	b.WriteString(r.Transform)
+	if len(r.Params) > 0 {
+		canonical(&b, r.Params)
+	}
+	return b.String()
+}
+
+// String is the short human form used in the plan, e.g. `name (part=full)`.
+func (r Rule) String() string {
+	if len(r.Params) == 0 {
+		return r.Transform
+	}
+	var b strings.Builder
+	b.WriteString(r.Transform)
+	b.WriteString(" (")
+	keys := sortedKeys(r.Params)
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		if k == "paths" {
+			if m, ok := r.Params[k].(map[string]any); ok {
+				b.WriteString(strings.Join(sortedKeys(m), "|"))
+				continue
+			}
+		}
+		canonical(&b, r.Params[k])
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func canonical(b *strings.Builder, v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		b.WriteByte('{')
+		for i, k := range sortedKeys(x) {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.Quote(k))
+			b.WriteByte('=')
+			canonical(b, x[k])
+		}
+		b.WriteByte('}')
+	case []any:
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			canonical(b, e)
+		}
+		b.WriteByte(']')
+	case string:
+		b.WriteString(strconv.Quote(x))
+	case float64:
+		// 3 and 3.0 must be the same rule.
+		if x == math.Trunc(x) && math.Abs(x) < 1e15 {
+			b.WriteString(strconv.FormatInt(int64(x), 10))
+		} else {
+			b.WriteString(strconv.FormatFloat(x, 'g', -1, 64))
+		}
+	case int64:
+		b.WriteString(strconv.FormatInt(x, 10))
+	case int:
+		b.WriteString(strconv.Itoa(x))
+	default:
+		fmt.Fprint(b, x)
+	}
+}
+
+// ParseRules turns the config's [anonymize.columns] table into rules,
+// checking every transformer name and parameter. Errors name the key:
+//
+//	anonymize.columns."public.users.email": unknown transform "emial"
+func ParseRules(columns map[string]map[string]any) (Rules, error) {
+	rules := make(Rules, len(columns))
+	for _, key := range sortedKeys(columns) {
+		r, err := parseRule(key, columns[key])
+		if err != nil {
+			return nil, fmt.Errorf("anonymize.columns.%q: %w", key, err)
+		}
+		if strings.Count(key, ".") != 2 {
+			return nil, fmt.Errorf("anonymize.columns.%q: key must be schema.table.column", key)
+		}
+		r.Column = key
+		rules[key] = r
+	}
+	return rules, nil
+}
+
+func parseRule(key string, m map[string]any) (Rule, error) {
+	name, ok := m["transform"].(string)
+	if !ok {
+		return Rule{}, fmt.Errorf("transform must name a transformer")
+	}
+	r := Rule{Transform: name, Params: map[string]any{}}
+	for k, v := range m {
+		if k != "transform" {
+			r.Params[k] = v
+		}
+	}
+	// Build once against a throwaway key so every parameter error surfaces at
+	// config load, not halfway through a sync.
+	if _, err := newTransformer(r, make([]byte, KeySize), ColumnType{Base: "text"}); err != nil {
+		return Rule{}, err
+	}
+	return r, nil
+}
