@@ -267,7 +267,9 @@ func TestUniqueModes(t *testing.T) {
 		gen  func(i int, b []byte) []byte
 	}{
 		{rule("email"), func(i int, b []byte) []byte { return fmt.Appendf(b, "user%d@corp%d.com", i, i%97) }},
-		{rule("phone"), func(i int, b []byte) []byte { return fmt.Appendf(b, "+1 (%03d) %03d-%04d", 200+i/10_000_000, i/10000%1000, i%10000) }},
+		{rule("phone"), func(i int, b []byte) []byte {
+			return fmt.Appendf(b, "+1 (%03d) %03d-%04d", 200+i/10_000_000, i/10000%1000, i%10000)
+		}},
 		{rule("name", "unique", true), func(i int, b []byte) []byte { return fmt.Appendf(b, "Person %d", i) }},
 	}
 	for _, tc := range cases {
