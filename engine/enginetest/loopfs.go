@@ -193,3 +193,14 @@ func FillMetadata(t testing.TB, dir string) int {
 	t.Fatalf("fill metadata: %s never ran out of space", dir)
 	return 0
 }
+
+// FullFS is a small filesystem of type fstype (the smallest mkfs allows:
+// 120 MB btrfs, 320 MB XFS, 16 MB ext4) filled up to leave bytes free, for
+// tests of what happens when the data directory's disk is full. The filler
+// file is at <mountpoint>/filler; remove it to free the space again.
+func FullFS(t testing.TB, fstype string, leave int64) string {
+	t.Helper()
+	mnt := LoopFS(t, fstype, 0)
+	Fill(t, mnt, leave)
+	return mnt
+}

@@ -1,6 +1,7 @@
 package enginetest
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -45,5 +46,24 @@ func TestFill(t *testing.T) {
 	err := os.WriteFile(filepath.Join(mnt, "big"), make([]byte, 8<<20), 0o600)
 	if err == nil {
 		t.Fatal("writing 8 MiB to a filled filesystem succeeded")
+	}
+}
+
+func TestFullFS(t *testing.T) {
+	for _, fs := range []string{"btrfs", "xfs", "ext4"} {
+		t.Run(fs, func(t *testing.T) {
+			mnt := FullFS(t, fs, 0)
+			err := os.WriteFile(filepath.Join(mnt, "f"), make([]byte, 1<<20), 0o600)
+			if !errors.Is(err, unix.ENOSPC) {
+				t.Fatalf("writing 1 MiB on a full %s: %v, want ENOSPC", fs, err)
+			}
+			if err := os.Remove(filepath.Join(mnt, "filler")); err != nil {
+				t.Fatal(err)
+			}
+			unix.Sync()
+			if err := os.WriteFile(filepath.Join(mnt, "g"), make([]byte, 1<<20), 0o600); err != nil {
+				t.Fatalf("writing after removing the filler: %v", err)
+			}
+		})
 	}
 }
