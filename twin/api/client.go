@@ -37,7 +37,12 @@ func NewClient(socketPath string) *Client {
 	// No overall timeout: create and reset return only when the branch
 	// accepts connections, which on the copy driver can take minutes. The
 	// caller's context bounds each call.
-	return &Client{socket: socketPath, http: &http.Client{Transport: tr}}
+	return &Client{socket: socketPath, http: &http.Client{
+		Transport: tr,
+		// The API never redirects; a redirect means the path was cleaned
+		// (a "." or ".." part) and following it would hit another route.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
 }
 
 // Socket is the path the client dials.
@@ -98,6 +103,9 @@ func (c *Client) ListBranches(ctx context.Context) ([]Branch, error) {
 
 // GetBranch returns one branch.
 func (c *Client) GetBranch(ctx context.Context, name string) (*Branch, error) {
+	if err := checkAddressable(name); err != nil {
+		return nil, err
+	}
 	var b Branch
 	if err := c.do(ctx, http.MethodGet, branchPath(name), nil, &b); err != nil {
 		return nil, err
@@ -117,6 +125,9 @@ func (c *Client) CreateBranch(ctx context.Context, req CreateBranchRequest) (*Br
 // ResetBranch puts a branch back to its parent's newest state and returns
 // once it accepts connections again.
 func (c *Client) ResetBranch(ctx context.Context, name string) (*Branch, error) {
+	if err := checkAddressable(name); err != nil {
+		return nil, err
+	}
 	var b Branch
 	if err := c.do(ctx, http.MethodPost, branchPath(name)+"/reset", nil, &b); err != nil {
 		return nil, err
@@ -126,11 +137,17 @@ func (c *Client) ResetBranch(ctx context.Context, name string) (*Branch, error) 
 
 // DeleteBranch removes a branch, its instance and its volume.
 func (c *Client) DeleteBranch(ctx context.Context, name string) error {
+	if err := checkAddressable(name); err != nil {
+		return err
+	}
 	return c.do(ctx, http.MethodDelete, branchPath(name), nil, nil)
 }
 
 // UpdateBranch changes a branch's protection or expiry.
 func (c *Client) UpdateBranch(ctx context.Context, name string, req UpdateBranchRequest) (*Branch, error) {
+	if err := checkAddressable(name); err != nil {
+		return nil, err
+	}
 	var b Branch
 	if err := c.do(ctx, http.MethodPatch, branchPath(name), req, &b); err != nil {
 		return nil, err
@@ -158,7 +175,22 @@ func (c *Client) CreateSnapshot(ctx context.Context, req CreateSnapshotRequest) 
 
 // DeleteSnapshot removes a snapshot that no branch uses.
 func (c *Client) DeleteSnapshot(ctx context.Context, id string) error {
+	if id == "." || id == ".." {
+		return &StatusError{Code: http.StatusBadRequest, Message: fmt.Sprintf("snapshot id %q is not valid", id)}
+	}
 	return c.do(ctx, http.MethodDelete, "/v1/snapshots/"+url.PathEscape(id), nil, nil)
+}
+
+// checkAddressable refuses names that cannot travel in a URL path: a "." or
+// ".." part is cleaned away by HTTP servers. No branch can have such a name
+// (the daemon refuses to create one), so this only words the error early.
+func checkAddressable(name string) error {
+	for _, part := range strings.Split(name, "/") {
+		if part == "." || part == ".." {
+			return &StatusError{Code: http.StatusBadRequest, Message: fmt.Sprintf("branch name %q is not valid: no part between slashes may be \".\" or \"..\"", name)}
+		}
+	}
+	return nil
 }
 
 // branchPath escapes the whole name as one path segment: "dev/alice" becomes

@@ -154,3 +154,40 @@ func TestClientUnreachable(t *testing.T) {
 		t.Errorf("stale socket: got %v, want ErrDaemonUnreachable saying is it running", err)
 	}
 }
+
+// The server's mux takes the rest of the path as the name ({name...}), as
+// package twin does; dot parts never reach it.
+func TestClientRestOfPathNames(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/branches/{name...}", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(Branch{Name: r.PathValue("name")})
+	})
+	mux.HandleFunc("POST /v1/branches/{name...}", func(w http.ResponseWriter, r *http.Request) {
+		name, _ := strings.CutSuffix(r.PathValue("name"), "/reset")
+		json.NewEncoder(w).Encode(Branch{Name: name})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(Error{Error: "no route " + r.URL.Path})
+	})
+	c := NewClient(serveUnix(t, mux))
+	ctx := context.Background()
+	for _, name := range []string{"dev/alice", "x/reset", "a.b/c..d"} {
+		if b, err := c.GetBranch(ctx, name); err != nil || b.Name != name {
+			t.Errorf("get %q: %v %+v", name, err, b)
+		}
+		if b, err := c.ResetBranch(ctx, name); err != nil || b.Name != name {
+			t.Errorf("reset %q: %v %+v", name, err, b)
+		}
+	}
+	for _, name := range []string{"..", "dev/../x", "./a"} {
+		_, err := c.GetBranch(ctx, name)
+		var se *StatusError
+		if !errors.As(err, &se) || se.Code != http.StatusBadRequest || !strings.Contains(se.Message, name) {
+			t.Errorf("get %q: got %v, want a 400 naming it", name, err)
+		}
+		if err := c.DeleteBranch(ctx, name); !errors.As(err, &se) || se.Code != 400 {
+			t.Errorf("delete %q: got %v, want 400", name, err)
+		}
+	}
+}
