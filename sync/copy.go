@@ -1,0 +1,205 @@
+package twinsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Masker hands out the row masker for one table's COPY stream. It is the
+// masking plan as the copy sees it; package anonymize implements it.
+type Masker interface {
+	// Table returns the masker for the rows of schema.table, which arrive
+	// with exactly these columns in this order. A nil RowMasker means every
+	// column is kept as is: the plan has judged none of them PII.
+	Table(schema, table string, columns []string) (RowMasker, error)
+}
+
+// RowMasker masks COPY text rows. A masker is used by one goroutine at a time.
+type RowMasker interface {
+	// MaskCopyLine appends the masked form of line, one COPY text row
+	// without its trailing newline, to dst. Errors must not quote the row.
+	MaskCopyLine(dst, line []byte) ([]byte, error)
+}
+
+// MaskerFunc adapts a function to Masker (anonymize's Plan.Table returns its
+// own concrete type).
+type MaskerFunc func(schema, table string, columns []string) (RowMasker, error)
+
+// Table calls f.
+func (f MaskerFunc) Table(schema, table string, columns []string) (RowMasker, error) {
+	return f(schema, table, columns)
+}
+
+// table is one table to copy.
+type table struct {
+	schema, name string
+	columns      []string // copied columns: generated ones are computed by the target
+	pages        int64
+	estRows      int64 // reltuples; -1 when never analyzed
+	masker       RowMasker
+	qname        string
+}
+
+// adoptColumnOrder copies the columns in the order the masker states, if it
+// states one (anonymize's TableMasker masks by position), after checking it
+// names exactly the columns the source has.
+func (t *table) adoptColumnOrder() error {
+	c, ok := t.masker.(interface{ Columns() []string })
+	if t.masker == nil || !ok {
+		return nil
+	}
+	want := c.Columns()
+	have := map[string]bool{}
+	for _, n := range t.columns {
+		have[n] = true
+	}
+	same := len(want) == len(t.columns)
+	for _, n := range want {
+		same = same && have[n]
+	}
+	if !same {
+		return fmt.Errorf("masking plan for %s.%s has columns (%s) but the source copies (%s): the plan is stale, read the catalog again",
+			t.schema, t.name, strings.Join(want, ", "), strings.Join(t.columns, ", "))
+	}
+	t.columns = append([]string(nil), want...)
+	return nil
+}
+
+func (t *table) copyOut() string {
+	return "COPY (SELECT " + t.columnList() + " FROM ONLY " + t.qname + ") TO STDOUT"
+}
+
+func (t *table) copyIn() string {
+	if len(t.columns) == 0 {
+		return "COPY " + t.qname + " FROM STDIN WITH (FREEZE)"
+	}
+	return "COPY " + t.qname + " (" + t.columnList() + ") FROM STDIN WITH (FREEZE)"
+}
+
+func (t *table) columnList() string {
+	q := make([]string, len(t.columns))
+	for i, c := range t.columns {
+		q[i] = pgx.Identifier{c}.Sanitize()
+	}
+	return strings.Join(q, ", ")
+}
+
+// listTables reads, in the exported snapshot, the tables whose rows are
+// synced, largest first, and gets each one's masker before any row moves.
+// Leaf tables only: a partitioned parent has no rows of its own, and ONLY
+// keeps inheritance parents from repeating their children's rows.
+func (r *run) listTables(ctx context.Context, m Masker) ([]*table, error) {
+	generated := "AND a.attgenerated = ''"
+	if r.srcVersion < 120000 {
+		generated = ""
+	}
+	rows, err := r.coord.conn.Query(ctx, `SELECT n.nspname, c.relname, c.relpages::int8, c.reltuples::int8,
+		array(SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+			AND NOT a.attisdropped `+generated+` ORDER BY a.attnum)
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+			AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
+			AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass
+				AND d.objid = c.oid AND d.deptype = 'e')
+		ORDER BY c.relpages DESC, c.reltuples DESC, n.nspname, c.relname`)
+	if err != nil {
+		return nil, fmt.Errorf("list source tables: %w", err)
+	}
+	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*table, error) {
+		t := &table{}
+		err := row.Scan(&t.schema, &t.name, &t.pages, &t.estRows, &t.columns)
+		t.qname = pgx.Identifier{t.schema, t.name}.Sanitize()
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list source tables: %w", err)
+	}
+	var tables []*table
+	for _, t := range all {
+		if !r.d.Selection.Includes(t.schema, t.name) {
+			continue
+		}
+		if t.masker, err = m.Table(t.schema, t.name, t.columns); err != nil {
+			return nil, fmt.Errorf("masking plan for %s.%s: %w", t.schema, t.name, err)
+		}
+		if err := t.adoptColumnOrder(); err != nil {
+			return nil, err
+		}
+		tables = append(tables, t)
+	}
+	return tables, nil
+}
+
+// copyAll copies the tables with sync.parallel workers, each in its own
+// source transaction in the exported snapshot.
+func (r *run) copyAll(ctx context.Context, tables []*table) error {
+	r.p.startCopy(tables, time.Now())
+	defer r.coord.release()
+	if len(tables) == 0 {
+		return nil
+	}
+	queue := make(chan *table, len(tables))
+	for _, t := range tables {
+		queue <- t
+	}
+	close(queue)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		started  atomic.Int64
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	onStart := func() {
+		// Once every table's COPY has begun in a worker that holds the
+		// snapshot, nobody needs to join it again: let the source go.
+		if started.Add(1) == int64(len(tables)) {
+			r.coord.release()
+		}
+	}
+	for range min(r.d.Parallel, len(tables)) {
+		wg.Go(func() {
+			w := &worker{r: r}
+			defer w.close()
+			if err := w.work(ctx, queue, onStart); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		firstErr = ctx.Err()
+	}
+	return firstErr
+}
+
+// sideError marks which end of a COPY failed; only source faults are retried.
+type sideError struct {
+	source bool
+	err    error
+}
+
+func (e *sideError) Error() string { return e.err.Error() }
+func (e *sideError) Unwrap() error { return e.err }
+
+func fromSource(err error) error { return &sideError{source: true, err: redact(err)} }
+func fromTarget(err error) error { return &sideError{err: redact(err)} }
+
+func isSourceFault(err error) bool {
+	var se *sideError
+	return errors.As(err, &se) && se.source && retriable(se.err)
+}

@@ -1,0 +1,282 @@
+package twinsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/pgtwin/pgtwin/internal/logkey"
+)
+
+// DefaultOwner is the NOLOGIN role the twin creates to own main's objects.
+const DefaultOwner = "pgtwin_owner"
+
+// Dumper runs dump-mode syncs: schema by pg_dump, data by parallel COPY
+// streams in one exported snapshot, every row through the masker on the way.
+// Its fields are the config's [source] and [sync] sections; set them before
+// the first Run and leave them alone while one runs.
+type Dumper struct {
+	Source    Source
+	Parallel  int // sync.parallel; default 4
+	Selection Selection
+
+	// Plan checks the masking plan against the source (sampling through the
+	// connection it is given if it wants) and returns the masker for this
+	// run. An error stops the run before the twin gets a single row. It is
+	// required: there is no unmasked sync.
+	Plan func(ctx context.Context, source *pgx.Conn) (Masker, error)
+
+	Backoff Backoff // source connection retries; zero: DefaultBackoff
+	Log     zerolog.Logger
+	// TempDir holds the schema-only archive (DDL, never rows) during a run;
+	// default os.TempDir().
+	TempDir string
+}
+
+// Target is the fresh, empty main the run fills: twin.ReplaceMain's instance.
+type Target struct {
+	// ConnString reaches the target database as a superuser (libpq URL or
+	// keyword/value; pg_restore gets it too).
+	ConnString string
+	// Owner is the role that owns every restored object; default DefaultOwner.
+	Owner string
+	// BinDir holds pg_dump and pg_restore; default FindBinDir().
+	BinDir string
+}
+
+// StepError is a failed run: the step it failed in and why.
+type StepError struct {
+	Step string
+	Err  error
+}
+
+func (e *StepError) Error() string { return "sync step " + e.Step + ": " + e.Err.Error() }
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Selection is which tables a sync copies: config sync.include_schemas and
+// sync.exclude_tables.
+//
+// Excluded tables keep their definition in the twin (applications expect
+// them to exist) but get no rows.
+type Selection struct {
+	// IncludeSchemas are exact schema names; empty means every non-system
+	// schema.
+	IncludeSchemas []string
+	// ExcludeTables are "schema.table" or "table" (any schema); both parts
+	// may use shell globs (path.Match).
+	ExcludeTables []string
+}
+
+// IncludesSchema reports whether tables of schema are synced.
+func (s Selection) IncludesSchema(schema string) bool {
+	if len(s.IncludeSchemas) == 0 {
+		return true
+	}
+	for _, n := range s.IncludeSchemas {
+		if n == schema {
+			return true
+		}
+	}
+	return false
+}
+
+// Includes reports whether the rows of schema.table are synced.
+func (s Selection) Includes(schema, table string) bool {
+	if !s.IncludesSchema(schema) {
+		return false
+	}
+	for _, pat := range s.ExcludeTables {
+		ps, pt, qualified := cutLast(pat)
+		if !qualified {
+			pt = pat
+		}
+		if (!qualified || match(ps, schema)) && match(pt, table) {
+			return false
+		}
+	}
+	return true
+}
+
+func cutLast(s string) (before, after string, ok bool) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '.' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return "", s, false
+}
+
+func match(pattern, name string) bool {
+	ok, err := path.Match(pattern, name)
+	return ok || (err != nil && pattern == name)
+}
+
+// Run copies the source into the target and returns nil when the target is
+// a complete, masked, analyzed twin. On error the target is half-built and
+// must be thrown away (twin.ReplaceMain does). p, if not nil, is kept up to
+// date for status readers.
+func (d *Dumper) Run(ctx context.Context, tgt Target, p *Progress) (err error) {
+	if p == nil {
+		p = &Progress{}
+	}
+	if tgt.Owner == "" {
+		tgt.Owner = DefaultOwner
+	}
+	if d.Parallel <= 0 {
+		d.Parallel = 4
+	}
+	start := time.Now()
+	p.begin(start)
+	log := d.Log.With().Str(logkey.Component, "sync").Logger()
+	r := &run{d: d, tgt: tgt, p: p, log: log}
+	defer r.close()
+
+	step := StepConnect
+	defer func() {
+		if err != nil {
+			err = &StepError{Step: step, Err: err}
+			if ctx.Err() == nil {
+				log.Error().Err(err).Str(logkey.Step, step).Msg("dump sync failed")
+			}
+		}
+	}()
+	if d.Plan == nil {
+		return errors.New("no masking plan: refusing to copy unmasked rows")
+	}
+	if err := r.connect(ctx); err != nil {
+		return err
+	}
+
+	step = StepPlan
+	p.setStep(step)
+	masker, err := d.Plan(ctx, r.src)
+	if err != nil {
+		return fmt.Errorf("masking plan: %w", err)
+	}
+	if masker == nil {
+		return errors.New("masking plan returned no masker")
+	}
+
+	step = StepSchema
+	p.setStep(step)
+	if err := r.exportSnapshot(ctx); err != nil {
+		return err
+	}
+	tables, err := r.listTables(ctx, masker)
+	if err != nil {
+		return err
+	}
+	if err := r.dumpSchema(ctx); err != nil {
+		return err
+	}
+	if err := r.restorePreData(ctx); err != nil {
+		return err
+	}
+
+	step = StepCopy
+	p.setStep(step)
+	if err := r.copyAll(ctx, tables); err != nil {
+		return err
+	}
+
+	step = StepPostData
+	p.setStep(step)
+	if err := r.restorePostData(ctx); err != nil {
+		return err
+	}
+
+	step = StepSequences
+	p.setStep(step)
+	if err := r.syncSequences(ctx); err != nil {
+		return err
+	}
+
+	step = StepAnalyze
+	p.setStep(step)
+	if _, err := r.tgtConn.Exec(ctx, "ANALYZE"); err != nil {
+		return fmt.Errorf("analyze: %w", redact(err))
+	}
+	p.setStep(StepDone)
+	st := p.Stats()
+	log.Info().Int("tables", st.TablesTotal).Int64(logkey.Rows, st.Rows).Int64(logkey.Bytes, st.Bytes).
+		Str(logkey.Duration, time.Since(start).Round(time.Millisecond).String()).Msg("dump sync finished")
+	return nil
+}
+
+// run is one Run's state.
+type run struct {
+	d   *Dumper
+	tgt Target
+	p   *Progress
+	log zerolog.Logger
+
+	binDir     string
+	srcVersion int
+	src        *pgx.Conn // plain session: plan, sequences
+	tgtConn    *pgx.Conn // superuser on the target
+	coord      *coordinator
+	dir        string // temp dir for the schema archive
+	archive    string
+}
+
+func (r *run) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if r.coord != nil {
+		r.coord.release()
+	}
+	if r.src != nil {
+		r.src.Close(ctx)
+	}
+	if r.tgtConn != nil {
+		r.tgtConn.Close(ctx)
+	}
+	if r.dir != "" {
+		os.RemoveAll(r.dir)
+	}
+}
+
+// connect reaches source and target and checks the tools can bridge their
+// versions.
+func (r *run) connect(ctx context.Context) error {
+	r.binDir = r.tgt.BinDir
+	if r.binDir == "" {
+		d, err := FindBinDir()
+		if err != nil {
+			return err
+		}
+		r.binDir = d
+	}
+	src, err := r.d.connectSource(ctx)
+	if err != nil {
+		return err
+	}
+	r.src = src
+	if r.srcVersion, err = serverMajor(ctx, src); err != nil {
+		return fmt.Errorf("source: %w", err)
+	}
+	if err := checkDumpVersion(ctx, r.binDir, r.srcVersion); err != nil {
+		return err
+	}
+	tc, err := pgx.Connect(ctx, r.tgt.ConnString)
+	if err != nil {
+		return fmt.Errorf("connect to target: %w", err)
+	}
+	r.tgtConn = tc
+	tv, err := serverMajor(ctx, tc)
+	if err != nil {
+		return fmt.Errorf("target: %w", err)
+	}
+	if majorOf(tv) < majorOf(r.srcVersion) {
+		return fmt.Errorf("the twin runs PostgreSQL %d, older than the source's %d: install postgresql-%d and point engine.postgres_bin at it",
+			majorOf(tv), majorOf(r.srcVersion), majorOf(r.srcVersion))
+	}
+	r.log.Info().Int("source_version", r.srcVersion).Int("target_version", tv).Msg("connected to source and target")
+	return nil
+}

@@ -1,0 +1,251 @@
+package twinsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"github.com/rs/zerolog"
+
+	"github.com/pgtwin/pgtwin/internal/logkey"
+)
+
+// ErrNotRunning is the result of a run requested from a scheduler that is
+// not started, or stopped before the run could begin.
+var ErrNotRunning = errors.New("sync scheduler is not running")
+
+var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseSchedule parses sync.schedule: standard 5-field cron, an optional
+// leading seconds field, @daily and friends, and a CRON_TZ=Zone prefix.
+func ParseSchedule(spec string) (cron.Schedule, error) {
+	s, err := cronParser.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("sync.schedule %q: %w", spec, err)
+	}
+	return s, nil
+}
+
+// Run is one sync run, scheduled or requested. Everyone who asked for it
+// while it ran shares it and its result.
+type Run struct {
+	Trigger   string // "schedule", "missed", "request"
+	StartedAt time.Time
+
+	done       chan struct{}
+	err        error
+	finishedAt time.Time
+}
+
+// Done is closed when the run has finished.
+func (r *Run) Done() <-chan struct{} { return r.done }
+
+// Err is the run's result once Done is closed (nil before).
+func (r *Run) Err() error {
+	select {
+	case <-r.done:
+		return r.err
+	default:
+		return nil
+	}
+}
+
+// FinishedAt is when the run ended; zero while it runs.
+func (r *Run) FinishedAt() time.Time {
+	select {
+	case <-r.done:
+		return r.finishedAt
+	default:
+		return time.Time{}
+	}
+}
+
+// Wait waits for the run's result or ctx, whichever comes first.
+func (r *Run) Wait(ctx context.Context) error {
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// SchedulerConfig configures a Scheduler.
+type SchedulerConfig struct {
+	// Spec is sync.schedule; empty means runs happen only on request.
+	Spec string
+	// Run does one sync. Its ctx ends when the scheduler stops.
+	Run func(ctx context.Context) error
+	// LastSuccess is when the last sync succeeded (the caller persists it);
+	// if a scheduled time has passed since, Start runs once to catch up.
+	// Zero means never: the first sync is the caller's to request.
+	LastSuccess time.Time
+	Log         zerolog.Logger
+}
+
+// Scheduler runs syncs on the cron schedule and on request, one at a time:
+// a request or a scheduled time while a run is going joins that run.
+type Scheduler struct {
+	cfg   SchedulerConfig
+	sched cron.Schedule
+	log   zerolog.Logger
+
+	mu      sync.Mutex
+	ctx     context.Context // the runs'; nil until Start
+	cancel  context.CancelFunc
+	loop    chan struct{} // closed when the timer loop has exited
+	runs    sync.WaitGroup
+	cur     *Run
+	last    *Run
+	next    time.Time
+	stopped bool
+}
+
+// NewScheduler validates the spec.
+func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
+	if cfg.Run == nil {
+		return nil, errors.New("sync scheduler: no run function")
+	}
+	s := &Scheduler{cfg: cfg, log: cfg.Log.With().Str(logkey.Component, "sync-schedule").Logger()}
+	if cfg.Spec != "" {
+		sched, err := ParseSchedule(cfg.Spec)
+		if err != nil {
+			return nil, err
+		}
+		s.sched = sched
+	}
+	return s, nil
+}
+
+// Start begins the schedule, first catching up a run missed while the
+// daemon was down. Starting twice is an error; the runs live until Stop or
+// until ctx ends.
+func (s *Scheduler) Start(ctx context.Context) error {
+	s.mu.Lock()
+	if s.ctx != nil || s.stopped {
+		s.mu.Unlock()
+		return errors.New("sync scheduler: already started")
+	}
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.loop = make(chan struct{})
+	now := time.Now()
+	missed := s.sched != nil && !s.cfg.LastSuccess.IsZero() && !s.sched.Next(s.cfg.LastSuccess).After(now)
+	s.mu.Unlock()
+
+	if missed {
+		s.log.Info().Time("last_success", s.cfg.LastSuccess).Msg("a scheduled sync was missed while the daemon was down; running it now")
+		s.request("missed")
+	}
+	go s.timerLoop()
+	return nil
+}
+
+// Stop cancels a running sync, waits for it, and ends the schedule. It is
+// safe to call more than once, and before Start.
+func (s *Scheduler) Stop() {
+	s.mu.Lock()
+	s.stopped = true
+	cancel, loop := s.cancel, s.loop
+	s.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	<-loop
+	s.runs.Wait()
+}
+
+// Request starts a sync, or joins the one running, and returns it.
+func (s *Scheduler) Request() *Run { return s.request("request") }
+
+func (s *Scheduler) request(trigger string) *Run {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != nil {
+		return s.cur
+	}
+	r := &Run{Trigger: trigger, StartedAt: time.Now(), done: make(chan struct{})}
+	if s.ctx == nil || s.stopped || s.ctx.Err() != nil {
+		r.err, r.finishedAt = ErrNotRunning, r.StartedAt
+		close(r.done)
+		return r
+	}
+	s.cur = r
+	s.runs.Add(1)
+	go s.execute(r)
+	return r
+}
+
+func (s *Scheduler) execute(r *Run) {
+	defer s.runs.Done()
+	log := s.log.With().Str("trigger", r.Trigger).Logger()
+	log.Info().Msg("sync started")
+	err := s.cfg.Run(s.ctx)
+	s.mu.Lock()
+	r.err, r.finishedAt = err, time.Now()
+	s.cur, s.last = nil, r
+	s.mu.Unlock()
+	close(r.done)
+	switch {
+	case err == nil:
+		log.Info().Str(logkey.Duration, r.finishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()).Msg("sync succeeded")
+	case errors.Is(err, context.Canceled):
+		log.Info().Msg("sync canceled")
+	default:
+		log.Error().Err(err).Msg("sync failed")
+	}
+}
+
+// Current is the run in progress, or nil.
+func (s *Scheduler) Current() *Run {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur
+}
+
+// Last is the most recent finished run, or nil.
+func (s *Scheduler) Last() *Run {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
+// Next is the next scheduled time; zero when there is no schedule or the
+// scheduler is not running.
+func (s *Scheduler) Next() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.next
+}
+
+func (s *Scheduler) timerLoop() {
+	defer close(s.loop)
+	if s.sched == nil {
+		<-s.ctx.Done()
+		return
+	}
+	for {
+		next := s.sched.Next(time.Now())
+		s.mu.Lock()
+		s.next = next
+		s.mu.Unlock()
+		t := time.NewTimer(time.Until(next))
+		select {
+		case <-s.ctx.Done():
+			t.Stop()
+			s.mu.Lock()
+			s.next = time.Time{}
+			s.mu.Unlock()
+			return
+		case <-t.C:
+		}
+		if cur := s.Current(); cur != nil {
+			s.log.Info().Str("running_since", cur.StartedAt.Format(time.RFC3339)).Msg("scheduled sync time reached while a sync runs; not starting another")
+			continue
+		}
+		s.request("schedule")
+	}
+}

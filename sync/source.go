@@ -1,0 +1,209 @@
+package twinsync
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Source says how to reach the source database: config [source].
+type Source struct {
+	// URL is a libpq URL or keyword/value string.
+	URL string
+	// PasswordFile, when set, holds the password (first line). Otherwise the
+	// password comes from the URL, PGPASSWORD or ~/.pgpass, as libpq does.
+	PasswordFile string
+}
+
+// Database is the source database's name: the URL's, else the user's, as
+// libpq defaults it. The twin names its database after it.
+func (s Source) Database() (string, error) {
+	cfg, err := pgconn.ParseConfig(s.URL)
+	if err != nil {
+		return "", fmt.Errorf("source url: %w", redactURLError(err))
+	}
+	if cfg.Database != "" {
+		return cfg.Database, nil
+	}
+	return cfg.User, nil
+}
+
+// password returns the password from PasswordFile, or "" when none is set.
+func (s Source) password() (string, error) {
+	if s.PasswordFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(s.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("source password file: %w", err)
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	return strings.TrimSuffix(string(line), "\r"), nil
+}
+
+// connConfig parses the URL for pgx, applying the password file and the
+// session settings every source connection needs.
+func (s Source) connConfig() (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(s.URL)
+	if err != nil {
+		return nil, fmt.Errorf("source url: %w", redactURLError(err))
+	}
+	pw, err := s.password()
+	if err != nil {
+		return nil, err
+	}
+	if pw != "" {
+		cfg.Password = pw
+	}
+	// As pg_dump does: no timeouts cutting a long COPY, floats exact, dates
+	// unambiguous, and row security an error rather than silently fewer rows.
+	for k, v := range map[string]string{
+		"statement_timeout":                   "0",
+		"lock_timeout":                        "0",
+		"idle_in_transaction_session_timeout": "0",
+		"extra_float_digits":                  "3",
+		"DateStyle":                           "ISO",
+		"IntervalStyle":                       "postgres",
+		"row_security":                        "off",
+		"application_name":                    "pgtwin sync",
+	} {
+		cfg.RuntimeParams[k] = v
+	}
+	return cfg, nil
+}
+
+var urlPassword = regexp.MustCompile(`(://[^:/@]*:)[^@]*@`)
+
+// redactURLError keeps a password written in the URL out of parse errors,
+// which pgconn builds from the whole string.
+func redactURLError(err error) error {
+	return errors.New(urlPassword.ReplaceAllString(err.Error(), "${1}xxxxx@"))
+}
+
+// toolConn returns the connection string and environment for pg_dump, with
+// any password moved out of argv (where ps shows it) into PGPASSWORD.
+func (s Source) toolConn() (connStr string, env []string, err error) {
+	connStr = s.URL
+	pw, err := s.password()
+	if err != nil {
+		return "", nil, err
+	}
+	if strings.HasPrefix(s.URL, "postgres://") || strings.HasPrefix(s.URL, "postgresql://") {
+		u, perr := url.Parse(s.URL)
+		if perr != nil {
+			return "", nil, fmt.Errorf("source url: %w", redactURLError(perr))
+		}
+		if u.User != nil {
+			if p, ok := u.User.Password(); ok {
+				if pw == "" {
+					pw = p
+				}
+				u.User = url.User(u.User.Username())
+			}
+		}
+		q := u.Query()
+		if p := q.Get("password"); p != "" {
+			if pw == "" {
+				pw = p
+			}
+			q.Del("password")
+			u.RawQuery = q.Encode()
+		}
+		connStr = u.String()
+	}
+	env = os.Environ()
+	if pw != "" {
+		env = append(env, "PGPASSWORD="+pw)
+	}
+	return connStr, env, nil
+}
+
+// serverMajor reads the server's major version (e.g. 15, or 9 for 9.6).
+func serverMajor(ctx context.Context, conn *pgx.Conn) (num int, err error) {
+	var s string
+	if err := conn.QueryRow(ctx, "SHOW server_version_num").Scan(&s); err != nil {
+		return 0, fmt.Errorf("read server version: %w", err)
+	}
+	num, err = strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("read server version: %q: %w", s, err)
+	}
+	return num, nil
+}
+
+func majorOf(versionNum int) int {
+	if versionNum >= 100000 {
+		return versionNum / 10000
+	}
+	return versionNum / 100 // 9.6 → 96: older than anything pg_dump 15 needs to special-case here
+}
+
+var toolVersion = regexp.MustCompile(`\(PostgreSQL\) (\d+)(?:\.(\d+))?`)
+
+// toolMajor runs `<bin> --version` and returns its major version.
+func toolMajor(ctx context.Context, bin string) (int, error) {
+	out, err := exec.CommandContext(ctx, bin, "--version").Output()
+	if err != nil {
+		return 0, fmt.Errorf("%s --version: %w", bin, err)
+	}
+	m := toolVersion.FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("%s --version: unexpected output %q", bin, strings.TrimSpace(string(out)))
+	}
+	major, _ := strconv.Atoi(string(m[1]))
+	if major < 10 && m[2] != nil {
+		minor, _ := strconv.Atoi(string(m[2]))
+		major = major*10 + minor
+	}
+	return major, nil
+}
+
+// checkDumpVersion fails unless the local pg_dump can dump a server of the
+// given version, saying which client package to install.
+func checkDumpVersion(ctx context.Context, binDir string, sourceVersionNum int) error {
+	local, err := toolMajor(ctx, filepath.Join(binDir, "pg_dump"))
+	if err != nil {
+		return err
+	}
+	src := majorOf(sourceVersionNum)
+	if local < src {
+		return fmt.Errorf("pg_dump %d in %s cannot dump the source's PostgreSQL %d: install postgresql-client-%d (and postgresql-%d for the twin) and point engine.postgres_bin at it",
+			local, binDir, src, src, src)
+	}
+	return nil
+}
+
+// FindBinDir returns the newest directory with pg_dump and pg_restore: the
+// Debian layout /usr/lib/postgresql/N/bin, else PATH.
+func FindBinDir() (string, error) {
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool {
+		a, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
+		b, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
+		return a > b
+	})
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "pg_restore")); err == nil {
+			return d, nil
+		}
+	}
+	if p, err := exec.LookPath("pg_dump"); err == nil {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			p = r
+		}
+		return filepath.Dir(p), nil
+	}
+	return "", errors.New("pg_dump not found: install postgresql-client (the same major version as the source or newer)")
+}
