@@ -1,0 +1,274 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pgtwin/pgtwin/internal/logkey"
+)
+
+// ErrAddrInUse is returned by Start when the listen address is taken.
+var ErrAddrInUse = errors.New("address already in use")
+
+// Backend is what a proxy needs from whoever owns the instance.
+type Backend interface {
+	// Wake makes sure the instance runs and returns its unix socket path
+	// (…/.s.PGSQL.NNNN). Concurrent callers during one start must all wait
+	// for that one start; NewWaker does that for a plain start function.
+	Wake(ctx context.Context) (socketPath string, err error)
+}
+
+// Options configure a Proxy. Addr and Backend are required.
+type Options struct {
+	Addr    string // ip:port to listen on
+	Backend Backend
+	Logger  zerolog.Logger
+	// RefuseUser is the instance's superuser role: logins as it are refused.
+	RefuseUser string
+	// OnActivity is called, synchronously and so it must be quick, whenever
+	// a client connection begins or ends.
+	OnActivity func()
+	// Name is how error messages sent to clients name what is behind the
+	// proxy, e.g. `branch "dev"`. Default "instance".
+	Name string
+	// StartupTimeout bounds reading a client's first packets. Default 10s.
+	StartupTimeout time.Duration
+	// WakeTimeout bounds how long one client waits for Backend.Wake.
+	// Default 2m.
+	WakeTimeout time.Duration
+	// CloseSessionsOnStop makes Stop close open client connections and wait
+	// for them; otherwise they run on until either side ends them.
+	CloseSessionsOnStop bool
+}
+
+// Proxy is one listener relaying PostgreSQL clients to one instance.
+type Proxy struct {
+	opts Options
+	log  zerolog.Logger
+
+	mu         sync.Mutex
+	backend    Backend
+	ln         net.Listener
+	started    bool
+	stopped    bool
+	sessions   map[*session]struct{}
+	acceptDone chan struct{}
+	ctx        context.Context // ends when sessions must end
+	cancel     context.CancelFunc
+
+	wg         sync.WaitGroup // open sessions
+	active     atomic.Int64
+	lastActive atomic.Int64 // unix nanoseconds
+	// socket is the path the last Wake returned: cancel requests go there
+	// without waking anything, since a cancel for a stopped instance is moot.
+	socket atomic.Pointer[string]
+}
+
+// session is one client connection and, once dialed, its server connection.
+type session struct {
+	client *net.TCPConn
+	server *net.UnixConn
+}
+
+// New returns a proxy that listens once started.
+func New(opts Options) *Proxy {
+	if opts.Name == "" {
+		opts.Name = "instance"
+	}
+	if opts.StartupTimeout <= 0 {
+		opts.StartupTimeout = 10 * time.Second
+	}
+	if opts.WakeTimeout <= 0 {
+		opts.WakeTimeout = 2 * time.Minute
+	}
+	p := &Proxy{
+		opts:     opts,
+		backend:  opts.Backend,
+		sessions: map[*session]struct{}{},
+	}
+	p.log = opts.Logger.With().Str(logkey.Component, "proxy").Logger()
+	if _, port, err := net.SplitHostPort(opts.Addr); err == nil {
+		if n, err := strconv.Atoi(port); err == nil {
+			p.log = p.log.With().Int(logkey.Port, n).Logger()
+		}
+	}
+	p.lastActive.Store(time.Now().UnixNano())
+	return p
+}
+
+// Start binds the listener and serves connections until Stop, or until ctx
+// ends. A taken address is ErrAddrInUse.
+func (p *Proxy) Start(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started {
+		return fmt.Errorf("proxy %s: already started", p.opts.Addr)
+	}
+	if p.backend == nil {
+		return fmt.Errorf("proxy %s: no backend", p.opts.Addr)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", p.opts.Addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("listen %s: %w", p.opts.Addr, ErrAddrInUse)
+		}
+		return fmt.Errorf("listen %s: %w", p.opts.Addr, err)
+	}
+	p.ln = ln
+	p.started = true
+	p.ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	p.acceptDone = make(chan struct{})
+	p.lastActive.Store(time.Now().UnixNano())
+	go p.acceptLoop(ln)
+	context.AfterFunc(ctx, p.Stop)
+	p.log.Debug().Msg("proxy listening")
+	return nil
+}
+
+// Addr is the bound address (useful when Options.Addr had port 0), or nil
+// before Start.
+func (p *Proxy) Addr() net.Addr {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln == nil {
+		return nil
+	}
+	return p.ln.Addr()
+}
+
+// Stop closes the listener; with CloseSessionsOnStop it also closes open
+// sessions and waits for them. Calling it again does nothing.
+func (p *Proxy) Stop() {
+	p.mu.Lock()
+	if !p.started || p.stopped {
+		p.stopped = true
+		p.mu.Unlock()
+		return
+	}
+	p.stopped = true
+	p.ln.Close()
+	closeSessions := p.opts.CloseSessionsOnStop
+	if closeSessions {
+		p.cancel()
+		for s := range p.sessions {
+			s.close()
+		}
+	}
+	p.mu.Unlock()
+
+	<-p.acceptDone
+	if closeSessions {
+		p.wg.Wait()
+	}
+	p.log.Debug().Msg("proxy stopped")
+}
+
+// SetBackend replaces the backend for connections accepted from now on.
+func (p *Proxy) SetBackend(b Backend) {
+	p.mu.Lock()
+	p.backend = b
+	p.mu.Unlock()
+	p.socket.Store(nil)
+}
+
+// Active is the number of open client connections, including those waiting
+// for the instance to start.
+func (p *Proxy) Active() int { return int(p.active.Load()) }
+
+// LastActive is when a client connection last began or ended (or when the
+// proxy started, if none has).
+func (p *Proxy) LastActive() time.Time { return time.Unix(0, p.lastActive.Load()) }
+
+func (p *Proxy) acceptLoop(ln net.Listener) {
+	defer close(p.acceptDone)
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait and retry, as
+			// net/http does, rather than spin or give up.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			p.log.Warn().Err(err).Dur(logkey.Duration, backoff).Msg("accept failed; retrying")
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		s := &session{client: conn.(*net.TCPConn)}
+		if !p.begin(s) {
+			conn.Close()
+			continue
+		}
+		go p.serve(s)
+	}
+}
+
+// begin registers a session, unless the proxy is closing its sessions.
+func (p *Proxy) begin(s *session) bool {
+	p.mu.Lock()
+	if p.stopped && p.opts.CloseSessionsOnStop {
+		p.mu.Unlock()
+		return false
+	}
+	p.sessions[s] = struct{}{}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	p.active.Add(1)
+	p.touch()
+	return true
+}
+
+func (p *Proxy) end(s *session) {
+	s.close()
+	p.mu.Lock()
+	delete(p.sessions, s)
+	p.mu.Unlock()
+	p.active.Add(-1)
+	p.touch()
+	p.wg.Done()
+}
+
+// attach records the server connection so Stop can close it; false if the
+// session was closed meanwhile.
+func (p *Proxy) attach(s *session, server *net.UnixConn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped && p.opts.CloseSessionsOnStop {
+		return false
+	}
+	s.server = server
+	return true
+}
+
+func (p *Proxy) touch() {
+	p.lastActive.Store(time.Now().UnixNano())
+	if p.opts.OnActivity != nil {
+		p.opts.OnActivity()
+	}
+}
+
+func (p *Proxy) currentBackend() Backend {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.backend
+}
+
+// close is called with or without p.mu; closing a net.Conn twice is harmless.
+func (s *session) close() {
+	s.client.Close()
+	if s.server != nil {
+		s.server.Close()
+	}
+}

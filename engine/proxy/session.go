@@ -1,0 +1,176 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// errorWriteTimeout bounds writing a refusal to a client that does not read.
+const errorWriteTimeout = 5 * time.Second
+
+// drainTimeout is how long a client may keep sending after the server side
+// has closed, before its connection is closed under it.
+const drainTimeout = 5 * time.Second
+
+func (p *Proxy) serve(s *session) {
+	defer p.end(s)
+	c := s.client
+	log := p.log
+
+	c.SetDeadline(time.Now().Add(p.opts.StartupTimeout))
+	startup, params, err := p.negotiate(c)
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			log.Debug().Err(err).Msg("client dropped before startup")
+		}
+		return
+	}
+	if startup == nil {
+		return // a cancel request, done
+	}
+	c.SetDeadline(time.Time{})
+
+	if p.opts.RefuseUser != "" && params["user"] == p.opts.RefuseUser {
+		log.Info().Msg("refused a superuser login")
+		p.refuse(c, stateInvalidAuth, fmt.Sprintf(
+			"role %q is the superuser, which cannot connect through pgtwin; use the branch's own role", params["user"]))
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(p.ctx, p.opts.WakeTimeout)
+	path, err := p.currentBackend().Wake(ctx)
+	cancel()
+	if err != nil {
+		if p.ctx.Err() != nil {
+			return // stopping: the client is being closed anyway
+		}
+		log.Warn().Err(err).Msg("wake failed")
+		p.refuse(c, stateCannotConnectNow, fmt.Sprintf("%s could not be started: %v", p.opts.Name, err))
+		return
+	}
+	p.socket.Store(&path)
+
+	d := net.Dialer{Timeout: 10 * time.Second}
+	conn, err := d.DialContext(p.ctx, "unix", path)
+	if err != nil {
+		if p.ctx.Err() != nil {
+			return
+		}
+		log.Warn().Err(err).Msg("dial instance")
+		p.refuse(c, stateCannotConnectNow, fmt.Sprintf("%s is not reachable: %v", p.opts.Name, err))
+		return
+	}
+	server := conn.(*net.UnixConn)
+	if !p.attach(s, server) {
+		server.Close()
+		return
+	}
+	if _, err := server.Write(startup); err != nil {
+		log.Warn().Err(err).Msg("send startup to instance")
+		p.refuse(c, stateCannotConnectNow, fmt.Sprintf("%s is not reachable: %v", p.opts.Name, err))
+		return
+	}
+	pipe(c, server)
+}
+
+// negotiate reads the client's first packets: it declines TLS and GSS
+// encryption, relays a cancel request (returning a nil startup), and returns
+// the startup message as sent together with its parameters.
+func (p *Proxy) negotiate(c *net.TCPConn) (startup []byte, params map[string]string, err error) {
+	// At most one SSLRequest and one GSSENCRequest precede the startup.
+	for range 3 {
+		raw, code, err := readPacket(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case code == codeSSL || code == codeGSSENC:
+			if len(raw) != 8 {
+				p.refuse(c, stateProtocol, "invalid length of encryption request")
+				return nil, nil, fmt.Errorf("bad encryption request")
+			}
+			if _, err := c.Write([]byte{'N'}); err != nil {
+				return nil, nil, err
+			}
+		case code == codeCancel:
+			p.relayCancel(c, raw)
+			return nil, nil, nil
+		case code>>16 == protoMajor3:
+			params, err := startupParams(raw)
+			if err != nil {
+				p.refuse(c, stateProtocol, "invalid startup packet: "+err.Error())
+				return nil, nil, err
+			}
+			return raw, params, nil
+		default:
+			p.refuse(c, stateUnsupported, fmt.Sprintf(
+				"unsupported frontend protocol %d.%d: server supports 3.x", code>>16, code&0xffff))
+			return nil, nil, fmt.Errorf("unsupported protocol %#x", code)
+		}
+	}
+	p.refuse(c, stateProtocol, "too many encryption requests")
+	return nil, nil, fmt.Errorf("too many encryption requests")
+}
+
+// relayCancel forwards a CancelRequest verbatim to the instance the last
+// wake found, and waits for the instance to close it so that the client's
+// EOF still means "the cancel was delivered".
+func (p *Proxy) relayCancel(c *net.TCPConn, raw []byte) {
+	if len(raw) < cancelMinLen {
+		return
+	}
+	path := p.socket.Load()
+	if path == nil {
+		return // never woken through this proxy: there is nothing to cancel
+	}
+	conn, err := net.DialTimeout("unix", *path, 2*time.Second)
+	if err != nil {
+		p.log.Debug().Err(err).Msg("cancel request: instance not running")
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write(raw); err != nil {
+		return
+	}
+	io.Copy(io.Discard, conn)
+}
+
+// refuse sends a FATAL ErrorResponse; the caller then closes the connection.
+func (p *Proxy) refuse(c *net.TCPConn, sqlstate, message string) {
+	c.SetWriteDeadline(time.Now().Add(errorWriteTimeout))
+	c.Write(errorResponse(sqlstate, message))
+}
+
+// pipe copies bytes both ways until the session is over. io.Copy with the
+// concrete connection types lets Go splice(2) TCP↔unix without copying
+// through user space.
+func pipe(client *net.TCPConn, server *net.UnixConn) {
+	upDone := make(chan struct{})
+	go func() {
+		defer close(upDone)
+		_, err := io.Copy(server, client)
+		if err == nil {
+			// The client closed its side: pass the EOF on and let the
+			// instance end the session, which ends the other direction.
+			server.CloseWrite()
+			return
+		}
+		server.Close()
+	}()
+
+	io.Copy(client, server)
+	// The instance is done with the session. FIN the client after the last
+	// bytes, and give it a moment to stop sending before closing for good,
+	// so unread input does not turn the close into a reset that could
+	// discard the instance's last message.
+	client.CloseWrite()
+	client.SetReadDeadline(time.Now().Add(drainTimeout))
+	<-upDone
+	client.Close()
+	server.Close()
+}
