@@ -47,6 +47,7 @@ func Open(_ context.Context, root string, log zerolog.Logger) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("copy driver: %w", err)
 	}
+	s.SyncData = true
 	return &Driver{store: s, log: log}, nil
 }
 

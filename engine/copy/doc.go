@@ -8,7 +8,8 @@
 // Mode, owner, times, symlinks and empty directories are kept, snapshots are
 // marked read-only with <root>/.readonly/<id>, and new volumes are built in
 // <root>/.staging and renamed into place (engine/internal/tree, shared with
-// the reflink driver).
+// the reflink driver). The filesystem is synced (syncfs) before the rename,
+// so a power loss never leaves a named volume with empty files.
 //
 // Usage: ExclusiveBytes = TotalBytes, the apparent size of the regular files
 // (Method "copy"): nothing is shared.
