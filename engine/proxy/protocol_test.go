@@ -140,4 +140,7 @@ func TestCancelDoesNotWake(t *testing.T) {
 	if b.starts.Load() != 1 || b.running() {
 		t.Fatalf("a cancel request to a stopped backend woke it (starts=%d)", b.starts.Load())
 	}
+	if st := p.Stats(); st.Cancels != 2 {
+		t.Fatalf("stats %+v; want 2 cancels", st)
+	}
 }

@@ -23,7 +23,9 @@ var ErrAddrInUse = errors.New("address already in use")
 type Backend interface {
 	// Wake makes sure the instance runs and returns its unix socket path
 	// (…/.s.PGSQL.NNNN). Concurrent callers during one start must all wait
-	// for that one start; NewWaker does that for a plain start function.
+	// for that one start; NewWaker does that for a plain start function. A
+	// Wake that races with a stop must return once the instance runs again,
+	// not while it shuts down.
 	Wake(ctx context.Context) (socketPath string, err error)
 }
 
@@ -71,6 +73,27 @@ type Proxy struct {
 	// socket is the path the last Wake returned: cancel requests go there
 	// without waking anything, since a cancel for a stopped instance is moot.
 	socket atomic.Pointer[string]
+	stats  struct{ accepted, sessions, refused, wakeErrors, cancels atomic.Int64 }
+}
+
+// Stats are cumulative counts since New, for metrics.
+type Stats struct {
+	Accepted   int64 // TCP connections accepted
+	Sessions   int64 // connections relayed to the instance
+	Refused    int64 // superuser logins refused
+	WakeErrors int64 // connections answered with "could not be started" or "not reachable"
+	Cancels    int64 // cancel requests received
+}
+
+// Stats returns the counters so far.
+func (p *Proxy) Stats() Stats {
+	return Stats{
+		Accepted:   p.stats.accepted.Load(),
+		Sessions:   p.stats.sessions.Load(),
+		Refused:    p.stats.refused.Load(),
+		WakeErrors: p.stats.wakeErrors.Load(),
+		Cancels:    p.stats.cancels.Load(),
+	}
 }
 
 // session is one client connection and, once dialed, its server connection.
@@ -226,6 +249,7 @@ func (p *Proxy) begin(s *session) bool {
 	p.wg.Add(1)
 	p.mu.Unlock()
 	p.active.Add(1)
+	p.stats.accepted.Add(1)
 	p.touch()
 	return true
 }

@@ -112,6 +112,9 @@ func TestWakeFailureIsAnErrorResponse(t *testing.T) {
 	if !errors.As(err, &pgErr) || pgErr.Code != "57P03" || pgErr.Severity != "FATAL" {
 		t.Fatalf("pgx: %v; want FATAL 57P03", err)
 	}
+	if st := p.Stats(); st.WakeErrors != 2 || st.Sessions != 0 {
+		t.Fatalf("stats %+v; want 2 wake errors, no sessions", st)
+	}
 }
 
 func TestRefusesSuperuser(t *testing.T) {
@@ -130,6 +133,9 @@ func TestRefusesSuperuser(t *testing.T) {
 	}
 	if b.starts.Load() != 0 {
 		t.Fatal("a refused login woke the backend")
+	}
+	if st := p.Stats(); st.Refused != 2 || st.Sessions != 0 {
+		t.Fatalf("stats %+v; want 2 refused, no sessions", st)
 	}
 }
 
@@ -166,6 +172,9 @@ func TestActivityTracking(t *testing.T) {
 	}
 	if n := events.Load(); n != 4 {
 		t.Fatalf("OnActivity called %d times, want 4 (two begins, two ends)", n)
+	}
+	if st := p.Stats(); st.Accepted != 2 || st.Sessions != 2 {
+		t.Fatalf("stats %+v; want 2 accepted, 2 sessions", st)
 	}
 }
 

@@ -30,41 +30,29 @@ func (p *Proxy) serve(s *session) {
 		return
 	}
 	if startup == nil {
+		p.stats.cancels.Add(1)
 		return // a cancel request, done
 	}
 	c.SetDeadline(time.Time{})
 
 	if p.opts.RefuseUser != "" && params["user"] == p.opts.RefuseUser {
 		log.Info().Msg("refused a superuser login")
+		p.stats.refused.Add(1)
 		p.refuse(c, stateInvalidAuth, fmt.Sprintf(
 			"role %q is the superuser, which cannot connect through pgtwin; use the branch's own role", params["user"]))
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(p.ctx, p.opts.WakeTimeout)
-	path, err := p.currentBackend().Wake(ctx)
-	cancel()
+	server, err := p.reach()
 	if err != nil {
 		if p.ctx.Err() != nil {
 			return // stopping: the client is being closed anyway
 		}
-		log.Warn().Err(err).Msg("wake failed")
-		p.refuse(c, stateCannotConnectNow, fmt.Sprintf("%s could not be started: %v", p.opts.Name, err))
+		p.stats.wakeErrors.Add(1)
+		log.Warn().Err(err).Msg("instance unavailable")
+		p.refuse(c, stateCannotConnectNow, fmt.Sprintf("%s %v", p.opts.Name, err))
 		return
 	}
-	p.socket.Store(&path)
-
-	d := net.Dialer{Timeout: 10 * time.Second}
-	conn, err := d.DialContext(p.ctx, "unix", path)
-	if err != nil {
-		if p.ctx.Err() != nil {
-			return
-		}
-		log.Warn().Err(err).Msg("dial instance")
-		p.refuse(c, stateCannotConnectNow, fmt.Sprintf("%s is not reachable: %v", p.opts.Name, err))
-		return
-	}
-	server := conn.(*net.UnixConn)
 	if !p.attach(s, server) {
 		server.Close()
 		return
@@ -74,7 +62,34 @@ func (p *Proxy) serve(s *session) {
 		p.refuse(c, stateCannotConnectNow, fmt.Sprintf("%s is not reachable: %v", p.opts.Name, err))
 		return
 	}
+	p.stats.sessions.Add(1)
 	pipe(c, server)
+}
+
+// reach wakes the instance and dials its socket. A failed dial gets one more
+// wake: the instance may have stopped between the wake and the dial. The
+// error completes a sentence that begins with Options.Name.
+func (p *Proxy) reach() (*net.UnixConn, error) {
+	var err error
+	for range 2 {
+		ctx, cancel := context.WithTimeout(p.ctx, p.opts.WakeTimeout)
+		path, werr := p.currentBackend().Wake(ctx)
+		cancel()
+		if werr != nil {
+			return nil, fmt.Errorf("could not be started: %w", werr)
+		}
+		p.socket.Store(&path)
+		d := net.Dialer{Timeout: 10 * time.Second}
+		var conn net.Conn
+		conn, err = d.DialContext(p.ctx, "unix", path)
+		if err == nil {
+			return conn.(*net.UnixConn), nil
+		}
+		if p.ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("is not reachable: %w", err)
 }
 
 // negotiate reads the client's first packets: it declines TLS and GSS
@@ -153,7 +168,7 @@ func pipe(client *net.TCPConn, server *net.UnixConn) {
 	upDone := make(chan struct{})
 	go func() {
 		defer close(upDone)
-		_, err := io.Copy(server, client)
+		_, err := copyConn(server, client)
 		if err == nil {
 			// The client closed its side: pass the EOF on and let the
 			// instance end the session, which ends the other direction.
@@ -163,7 +178,7 @@ func pipe(client *net.TCPConn, server *net.UnixConn) {
 		server.Close()
 	}()
 
-	io.Copy(client, server)
+	copyConn(client, server)
 	// The instance is done with the session. FIN the client after the last
 	// bytes, and give it a moment to stop sending before closing for good,
 	// so unread input does not turn the close into a reset that could
@@ -174,3 +189,6 @@ func pipe(client *net.TCPConn, server *net.UnixConn) {
 	client.Close()
 	server.Close()
 }
+
+// copyConn is io.Copy; tests swap it to compare with a plain read/write loop.
+var copyConn = io.Copy
