@@ -321,6 +321,17 @@ const mib = 1 << 20
 // fillRandom writes n bytes of incompressible data to p and syncs it.
 func fillRandom(t *testing.T, p string, off, n int64) {
 	t.Helper()
+	writeRandom(t, p, off, n)
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	must(t, err)
+	defer f.Close()
+	must(t, f.Sync())
+}
+
+// writeRandom writes n bytes of incompressible data to p, leaving them in
+// the page cache.
+func writeRandom(t *testing.T, p string, off, n int64) {
+	t.Helper()
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o600)
 	must(t, err)
 	defer f.Close()
@@ -336,7 +347,6 @@ func fillRandom(t *testing.T, p string, off, n int64) {
 		_, err := f.WriteAt(buf[:min(mib, n-done)], off+done)
 		must(t, err)
 	}
-	must(t, f.Sync())
 }
 
 func usage(t *testing.T, d engine.Driver, id string) engine.Usage {
@@ -371,9 +381,10 @@ func testUsage(t *testing.T, c Config) {
 		t.Errorf("ExclusiveBytes %d != TotalBytes %d for a full copy", u.ExclusiveBytes, u.TotalBytes)
 	}
 
-	// Overwrite 10 MiB in the middle of one file and add 2 MiB in a new one.
-	fillRandom(t, filepath.Join(d.Path("clone"), "seg1"), 20*mib, 10*mib)
-	fillRandom(t, filepath.Join(d.Path("clone"), "new"), 0, 2*mib)
+	// Overwrite 10 MiB in the middle of one file and add 2 MiB in a new one,
+	// unsynced: Usage must count data still in the page cache.
+	writeRandom(t, filepath.Join(d.Path("clone"), "seg1"), 20*mib, 10*mib)
+	writeRandom(t, filepath.Join(d.Path("clone"), "new"), 0, 2*mib)
 	u2 := usage(t, d, "clone")
 	if u2.TotalBytes != 202*mib {
 		t.Errorf("TotalBytes after adding 2 MiB = %d, want %d", u2.TotalBytes, 202*mib)
