@@ -41,12 +41,12 @@ const CopyWarning = "copy driver: every branch costs a full copy of the data (O(
 // cannot do is an error wrapping engine.ErrUnsupported that names both.
 func Open(ctx context.Context, opts Options) (engine.Driver, error) {
 	log := opts.Logger.With().Str(logkey.Component, "storage").Logger()
+	if opts.Root == "" {
+		return nil, errors.New("storage driver: no volumes directory")
+	}
 	root, err := filepath.Abs(opts.Root)
 	if err != nil {
 		return nil, err
-	}
-	if opts.Root == "" {
-		return nil, errors.New("storage driver: no volumes directory")
 	}
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("storage driver: %w", err)
