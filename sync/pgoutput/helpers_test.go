@@ -76,6 +76,9 @@ func (s *session) next(deadline time.Time) ProtocolMessage {
 		if err != nil {
 			s.t.Fatalf("receive: %v", err)
 		}
+		if os.Getenv("PGOUTPUT_DEBUG") != "" {
+			s.t.Logf("%s %T %+v", time.Now().Format("15:04:05.000"), msg, msg)
+		}
 		switch msg := msg.(type) {
 		case *PrimaryKeepalive:
 			if msg.ReplyRequested {

@@ -292,6 +292,24 @@ func TestSnapshotAndDecode(t *testing.T) {
 		}
 	})
 
+	t.Run("origin", func(t *testing.T) {
+		msgs := s.step(`SELECT pg_replication_origin_create('upstream');
+			SELECT pg_replication_origin_session_setup('upstream');
+			BEGIN;
+			SELECT pg_replication_origin_xact_setup('0/ABCDEF', now());
+			INSERT INTO t_default VALUES (60, 'o', NULL, NULL);
+			COMMIT;
+			SELECT pg_replication_origin_session_reset();`)
+		or := only[*Origin](msgs)
+		if len(or) != 1 || or[0].Name != "upstream" || or[0].CommitLSN != 0xABCDEF {
+			t.Fatalf("origin: %+v (%s)", or, types(msgs))
+		}
+		msgs = slices.DeleteFunc(msgs, func(m ProtocolMessage) bool { return m.Type() == TypeRelation })
+		if types(msgs) != "Begin Origin Insert Commit " {
+			t.Fatalf("order: %s", types(msgs))
+		}
+	})
+
 	t.Run("proto v1 and binary", func(t *testing.T) {
 		c1 := connectRepl(t, cl.ConnString("postgres"))
 		sl, err := c1.CreateReplicationSlot(ctx, "s_v1", "pgoutput", SlotOptions{Temporary: true, Snapshot: SnapshotNothing})
