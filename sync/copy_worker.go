@@ -70,19 +70,32 @@ func (w *worker) work(ctx context.Context, queue <-chan *table, onStart func()) 
 	return nil
 }
 
-// joinSnapshot connects to the source and imports the exported snapshot.
+// joinSnapshot connects to the source and imports the exported snapshot,
+// retrying connection faults in either.
 func (w *worker) joinSnapshot(ctx context.Context) error {
-	src, err := w.r.d.connectSource(ctx)
+	cfg, err := w.r.d.Source.connConfig()
 	if err != nil {
 		return err
 	}
-	if err := w.r.coord.importSnapshot(ctx, src); err != nil {
-		src.Close(context.Background())
+	var src *pgx.Conn
+	err = w.r.d.Backoff.retry(ctx, w.r.log, "join source snapshot", func() error {
+		c, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		if err := w.r.coord.importSnapshot(ctx, c); err != nil {
+			c.Close(context.Background())
+			return err
+		}
+		src = c
+		return nil
+	})
+	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.Is(err, errSnapshotReleased) || errors.As(err, &pgErr) && pgErr.Code == "22023" {
 			return fmt.Errorf("cannot rejoin the source snapshot (the source connection that exported it is gone, or it was released); the sync must start over: %w", err)
 		}
-		return fmt.Errorf("join source snapshot: %w", err)
+		return fmt.Errorf("join source snapshot: %w", redact(err))
 	}
 	w.src = src
 	return nil
