@@ -66,6 +66,7 @@ type Proxy struct {
 	acceptDone chan struct{}
 	ctx        context.Context // ends when sessions must end
 	cancel     context.CancelFunc
+	unwatch    func() bool // stops watching Start's ctx
 
 	wg         sync.WaitGroup // open sessions
 	active     atomic.Int64
@@ -153,7 +154,7 @@ func (p *Proxy) Start(ctx context.Context) error {
 	p.acceptDone = make(chan struct{})
 	p.lastActive.Store(time.Now().UnixNano())
 	go p.acceptLoop(ln)
-	context.AfterFunc(ctx, p.Stop)
+	p.unwatch = context.AfterFunc(ctx, p.Stop)
 	p.log.Debug().Msg("proxy listening")
 	return nil
 }
@@ -179,6 +180,7 @@ func (p *Proxy) Stop() {
 		return
 	}
 	p.stopped = true
+	p.unwatch() // else a long-lived ctx would keep every stopped proxy alive
 	p.ln.Close()
 	closeSessions := p.opts.CloseSessionsOnStop
 	if closeSessions {

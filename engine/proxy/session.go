@@ -74,8 +74,12 @@ func (p *Proxy) reach() (*net.UnixConn, error) {
 	for range 2 {
 		ctx, cancel := context.WithTimeout(p.ctx, p.opts.WakeTimeout)
 		path, werr := p.currentBackend().Wake(ctx)
+		timedOut := ctx.Err() == context.DeadlineExceeded
 		cancel()
 		if werr != nil {
+			if timedOut {
+				return nil, fmt.Errorf("did not start within %v: %w", p.opts.WakeTimeout, werr)
+			}
 			return nil, fmt.Errorf("could not be started: %w", werr)
 		}
 		p.socket.Store(&path)
