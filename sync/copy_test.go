@@ -251,11 +251,11 @@ func TestSelection(t *testing.T) {
 
 func TestParseTOC(t *testing.T) {
 	for line, want := range map[string]tocEntry{
-		"2; 3079 16385 EXTENSION - citext ":                  {desc: "EXTENSION", tag: "citext"},
-		"3390; 0 0 COMMENT - EXTENSION citext ":              {desc: "COMMENT", tag: "EXTENSION citext"},
-		"6; 2615 16400 SCHEMA - audit postgres":              {desc: "SCHEMA", tag: "audit"},
-		"215; 1259 16386 TABLE public customers postgres":    {desc: "TABLE", tag: "customers"},
-		"3201; 3079 16500 EVENT TRIGGER - no_drops postgres": {desc: "EVENT TRIGGER", tag: "no_drops"},
+		"2; 3079 16385 EXTENSION - citext ":                                             {desc: "EXTENSION", tag: "citext"},
+		"3390; 0 0 COMMENT - EXTENSION citext ":                                         {desc: "COMMENT", tag: "EXTENSION citext"},
+		"6; 2615 16400 SCHEMA - audit postgres":                                         {desc: "SCHEMA", tag: "audit"},
+		"215; 1259 16386 TABLE public customers postgres":                               {desc: "TABLE", tag: "customers"},
+		"3201; 3079 16500 EVENT TRIGGER - no_drops postgres":                            {desc: "EVENT TRIGGER", tag: "no_drops"},
 		"3300; 2606 16600 FK CONSTRAINT public orders orders_customer_id_fkey postgres": {desc: "FK CONSTRAINT", tag: "orders orders_customer_id_fkey"},
 	} {
 		got, ok := parseTOC(line)

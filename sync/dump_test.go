@@ -296,7 +296,7 @@ func TestDumpSyncDemoSchema(t *testing.T) {
 		"functions": `SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 			WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> 'pgtwin_owner'
 			AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')`,
-		"enum": `SELECT count(*) FROM pg_type WHERE typname = 'mood' AND pg_get_userbyid(typowner) <> 'pgtwin_owner'`,
+		"enum":         `SELECT count(*) FROM pg_type WHERE typname = 'mood' AND pg_get_userbyid(typowner) <> 'pgtwin_owner'`,
 		"schema audit": `SELECT count(*) FROM pg_namespace WHERE nspname = 'audit' AND pg_get_userbyid(nspowner) <> 'pgtwin_owner'`,
 	} {
 		if n := query[int64](t, tgtCluster, q); n != 0 {
