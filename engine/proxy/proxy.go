@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -120,11 +119,6 @@ func New(opts Options) *Proxy {
 		sessions: map[*session]struct{}{},
 	}
 	p.log = opts.Logger.With().Str(logkey.Component, "proxy").Logger()
-	if _, port, err := net.SplitHostPort(opts.Addr); err == nil {
-		if n, err := strconv.Atoi(port); err == nil {
-			p.log = p.log.With().Int(logkey.Port, n).Logger()
-		}
-	}
 	p.lastActive.Store(time.Now().UnixNano())
 	return p
 }
@@ -149,6 +143,9 @@ func (p *Proxy) Start(ctx context.Context) error {
 		return fmt.Errorf("listen %s: %w", p.opts.Addr, err)
 	}
 	p.ln = ln
+	if a, ok := ln.Addr().(*net.TCPAddr); ok {
+		p.log = p.log.With().Int(logkey.Port, a.Port).Logger()
+	}
 	p.started = true
 	p.ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	p.acceptDone = make(chan struct{})

@@ -227,3 +227,37 @@ func TestStartStop(t *testing.T) {
 		return err != nil
 	})
 }
+
+// slowBackend never finishes starting.
+type slowBackend struct{ waking chan struct{} }
+
+func (s slowBackend) Wake(ctx context.Context) (string, error) {
+	s.waking <- struct{}{}
+	<-ctx.Done()
+	return "", ctx.Err()
+}
+
+func TestWakeTimeout(t *testing.T) {
+	sb := slowBackend{waking: make(chan struct{}, 1)}
+	p := startProxy(t, sb, proxy.Options{WakeTimeout: 500 * time.Millisecond})
+	type result struct {
+		stderr string
+		code   int
+	}
+	res := make(chan result, 1)
+	go func() {
+		_, stderr, code := psql(t, p, appRole, "SELECT 1")
+		res <- result{stderr, code}
+	}()
+	<-sb.waking
+	// A client waiting for a start counts as active, so that an idle sweeper
+	// does not stop what it is waiting for.
+	if p.Active() != 1 {
+		t.Fatalf("Active = %d while a client waits for the wake", p.Active())
+	}
+	r := <-res
+	want := `FATAL:  branch "test" did not start within 500ms`
+	if r.code != 2 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("psql: exit %d, stderr %q; want %q", r.code, r.stderr, want)
+	}
+}
