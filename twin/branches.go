@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -68,7 +69,7 @@ func (t *Twin) CreateBranch(ctx context.Context, c Caller, req api.CreateBranchR
 	}
 	log.Info().Str(logkey.Owner, rec.Owner).Str("parent", rec.Parent).Str(logkey.Snapshot, rec.Snapshot).
 		Dur(logkey.Duration, time.Since(start)).Msg("branch created")
-	return t.branchView(ctx, rec), nil
+	return t.branchView(ctx, rec, false), nil
 }
 
 // planBranch checks the request against the records and records the new
@@ -201,11 +202,17 @@ func (t *Twin) materialize(ctx context.Context, rec *branchRecord) error {
 	if err := t.eng.Clone(ctx, snap.Volume, id); err != nil {
 		return err
 	}
+	t0 := time.Now()
 	inst, err := t.eng.Start(ctx, id, engine.InstanceSpec{Port: port, Settings: t.cfg.Branches.Settings})
 	if err != nil {
 		return err
 	}
-	return t.setupRole(ctx, inst, rec)
+	t1 := time.Now()
+	if err := t.setupRole(ctx, inst, rec); err != nil {
+		return err
+	}
+	t.log.Debug().Str(logkey.Volume, id).Dur("start", t1.Sub(t0)).Dur("role", time.Since(t1)).Msg("branch materialized")
+	return nil
 }
 
 // setupRole gives the branch owner a login role that is a member of the owner
@@ -315,7 +322,7 @@ func (t *Twin) GetBranch(ctx context.Context, c Caller, name string) (api.Branch
 		return api.Branch{}, notFound(name)
 	}
 	t.mu.Unlock()
-	return t.branchView(ctx, rec), nil
+	return t.branchView(ctx, rec, true), nil
 }
 
 // ListBranches are the branches c sees, by name.
@@ -329,10 +336,20 @@ func (t *Twin) ListBranches(ctx context.Context, c Caller) []api.Branch {
 	}
 	t.mu.Unlock()
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Name < recs[j].Name })
-	out := make([]api.Branch, 0, len(recs))
-	for _, r := range recs {
-		out = append(out, t.branchView(ctx, r))
+	// Measured a few at a time: each may take a while.
+	out := make([]api.Branch, len(recs))
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i, r := range recs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			out[i] = t.branchView(ctx, r, true)
+			<-sem
+		}()
 	}
+	wg.Wait()
 	return out
 }
 
@@ -364,7 +381,10 @@ func (t *Twin) ResetBranch(ctx context.Context, c Caller, name string) (api.Bran
 	}
 	t.log.Info().Str(logkey.Branch, name).Str(logkey.Snapshot, rec.Snapshot).Dur(logkey.Duration, time.Since(start)).Msg("branch reset")
 	t.kickSweeper()
-	return t.branchView(ctx, rec), nil
+	t.mu.Lock()
+	delete(t.usage, rec.ID)
+	t.mu.Unlock()
+	return t.branchView(ctx, rec, false), nil
 }
 
 // reset records the reset target, then rebuilds the branch. It also rolls a
@@ -465,6 +485,7 @@ func (t *Twin) finishDelete(ctx context.Context, rec *branchRecord) error {
 		delete(t.branches, rec.Name)
 	}
 	delete(t.locks, rec.ID)
+	delete(t.usage, rec.ID)
 	return nil
 }
 
@@ -518,7 +539,7 @@ func (t *Twin) UpdateBranch(ctx context.Context, c Caller, name string, req api.
 	if err != nil {
 		return api.Branch{}, err
 	}
-	return t.branchView(ctx, rec), nil
+	return t.branchView(ctx, rec, true), nil
 }
 
 func notFound(name string) error {
@@ -526,7 +547,9 @@ func notFound(name string) error {
 }
 
 // branchView is the API's view of a branch, for a caller allowed to see it.
-func (t *Twin) branchView(ctx context.Context, rec *branchRecord) api.Branch {
+// withUsage measures changed_bytes (cached briefly: on btrfs a measurement
+// syncs the filesystem); a branch just cloned reports 0.
+func (t *Twin) branchView(ctx context.Context, rec *branchRecord, withUsage bool) api.Branch {
 	t.mu.Lock()
 	r := *rec
 	t.mu.Unlock()
@@ -535,12 +558,36 @@ func (t *Twin) branchView(ctx context.Context, rec *branchRecord) api.Branch {
 		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, Protected: r.Protected, Port: r.Port,
 		ConnectionURI: connectionURI(r.Owner, r.Password, t.cfg.Engine.ListenAddress, r.Port, r.Database),
 	}
-	if r.State == stateReady {
-		if u, err := t.eng.Usage(ctx, r.ID); err == nil {
-			b.ChangedBytes = u.ExclusiveBytes
-		} else if !errors.Is(err, context.Canceled) {
-			t.log.Warn().Err(err).Str(logkey.Branch, r.Name).Msg("usage unavailable")
-		}
+	if withUsage && r.State == stateReady {
+		b.ChangedBytes = t.changedBytes(ctx, r)
 	}
 	return b
+}
+
+const usageTTL = 10 * time.Second
+
+func (t *Twin) changedBytes(ctx context.Context, r branchRecord) int64 {
+	t.mu.Lock()
+	if u, ok := t.usage[r.ID]; ok && time.Since(u.at) < usageTTL {
+		t.mu.Unlock()
+		return u.bytes
+	}
+	t.mu.Unlock()
+	u, err := t.eng.Usage(ctx, r.ID)
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			t.log.Warn().Err(err).Str(logkey.Branch, r.Name).Msg("usage unavailable")
+		}
+		return 0
+	}
+	t.mu.Lock()
+	t.usage[r.ID] = usageEntry{bytes: u.ExclusiveBytes, at: time.Now()}
+	t.mu.Unlock()
+	return u.ExclusiveBytes
+}
+
+// usageEntry is a cached changed_bytes measurement.
+type usageEntry struct {
+	bytes int64
+	at    time.Time
 }

@@ -74,7 +74,10 @@ func (t *Twin) reconcile(ctx context.Context) error {
 			return fmt.Errorf("first snapshot of main: %w", err)
 		}
 	}
-	t.log.Info().Int("branches", len(t.ListBranches(ctx, RootCaller))).Int("snapshots", len(t.snaps)).Msg("reconciled")
+	t.mu.Lock()
+	nb, ns := len(t.branches), len(t.snaps)
+	t.mu.Unlock()
+	t.log.Info().Int("branches", nb).Int("snapshots", ns).Msg("reconciled")
 	return nil
 }
 

@@ -70,6 +70,7 @@ type Twin struct {
 	branches map[string]*branchRecord // by name
 	locks    map[string]*sync.Mutex   // by branch id
 	syncer   Syncer
+	usage    map[string]usageEntry // by branch id
 
 	// mainMu serializes operations on main (snapshot, replace).
 	mainMu sync.Mutex
@@ -113,6 +114,7 @@ func New(ctx context.Context, opts Options) (*Twin, error) {
 		snaps:    map[string]*snapshotRecord{},
 		branches: map[string]*branchRecord{},
 		locks:    map[string]*sync.Mutex{},
+		usage:    map[string]usageEntry{},
 		kick:     make(chan struct{}, 1),
 	}, nil
 }
