@@ -1,6 +1,7 @@
 // Package enginetest helps engine tests get real filesystems: loop-mounted
 // btrfs, XFS (with reflink) or ext4 images in a test's temp dir, unmounted and
-// removed when the test ends, and a way to fill one up for disk-full tests.
+// removed when the test ends (LoopFS), and full ones for disk-full tests
+// (FullFS, or Fill and FillMetadata on any mount).
 //
 // Tests run as root on hosts with loop devices; when something is missing
 // (root, mkfs.X, a loop device) the test fails saying what, it never skips.
