@@ -26,6 +26,8 @@ var minSize = map[string]int64{
 // "ext4") on a sparse image of size bytes in t.TempDir(), mounts it through a
 // loop device and returns the mountpoint. The filesystem is unmounted, the
 // loop device detached and the image removed when the test ends, pass or fail.
+// The path to the mountpoint is made traversable (0755) so PostgreSQL,
+// running as the postgres user, can reach data directories inside it.
 func LoopFS(t testing.TB, fstype string, size int64) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -56,6 +58,11 @@ func LoopFS(t testing.TB, fstype string, size int64) string {
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatalf("loop filesystem: %v", err)
 	}
+	for p := dir; p != "/" && p != os.TempDir() && p != "."; p = filepath.Dir(p) {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatalf("loop filesystem: %v", err)
+		}
+	}
 	f, err := os.Create(img)
 	if err != nil {
 		t.Fatalf("loop filesystem: %v", err)
@@ -81,6 +88,9 @@ func LoopFS(t testing.TB, fstype string, size int64) string {
 	})
 	if err := unix.Mount(dev, mnt, fstype, 0, ""); err != nil {
 		t.Fatalf("loop filesystem: mount %s (%s) on %s: %v", dev, fstype, mnt, err)
+	}
+	if err := os.Chmod(mnt, 0o755); err != nil {
+		t.Errorf("loop filesystem: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := Unmount(mnt); err != nil {
