@@ -130,7 +130,7 @@ func fillMain(t *testing.T, d *daemon, scale int) {
 		t.Fatalf("pgbench -i -s %d on main: %v\n%s", scale, err, out)
 	}
 	t.Logf("pgbench -i -s %d on main took %s", scale, time.Since(began).Round(time.Second))
-	d.mainExec(t, "CHECKPOINT")
+	d.mainExec(t, "RESET ROLE; CHECKPOINT")
 }
 
 func (d *daemon) mainDataDir(t *testing.T) string {

@@ -76,7 +76,9 @@ func startDaemon(t *testing.T, o daemonOpts) *daemon {
 	default:
 		t.Fatalf("startDaemon: unknown driver %q", o.Driver)
 	}
-	lo := 20000 + rand.IntN(400)*100
+	// Below the kernel's ephemeral range (32768-60999), where other tests'
+	// clusters and client sockets take their ports.
+	lo := 20000 + rand.IntN(120)*100
 	d := &daemon{
 		t: t, dir: dir, DataDir: dataDir,
 		Socket:  filepath.Join(dir, "pgtwin.sock"),

@@ -4,7 +4,8 @@
 // PostgreSQL instances, and the tests drive it through the CLI as root and as
 // ordinary OS users they create.
 //
-// It must not reach into the daemon's packages: what it checks, it checks
-// from the outside (CLI output, connections, the process table, the data
-// directory), the way an operator would.
+// It must not reach into the daemon's packages (twin, engine) beyond the
+// socket API's wire types: what it checks, it checks from the outside (CLI
+// output, connections, the process table, the data directory), the way an
+// operator would.
 package e2e

@@ -125,6 +125,11 @@ func TestBranchLifecycle(t *testing.T) {
 		if r := d.must(root, "branches", "get", "dev/beta", "-o", "env"); r.stdout != "DATABASE_URL="+beta.ConnectionURI+"\n" {
 			t.Errorf("get -o env printed %q", redact(r.stdout))
 		}
+		// Shell completion offers the caller's branch names.
+		comp := d.must(root, "__complete", "branches", "reset", "").stdout
+		if !strings.Contains(comp, "dev/alpha\n") || !strings.Contains(comp, "dev/beta\n") {
+			t.Errorf("completion of branches reset: %q", comp)
+		}
 		snaps := decode[[]api.Snapshot](t, d.must(root, "snapshots", "list", "-o", "json"))
 		i := slices.IndexFunc(snaps, func(s api.Snapshot) bool { return s.ID == snap.ID })
 		if i < 0 || snaps[i].Branches < 2 {

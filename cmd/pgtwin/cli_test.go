@@ -289,3 +289,23 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestLoggerJSONWhenNotATerminal(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := newLogger(&buf, "warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info().Msg("hidden")
+	log.Warn().Str("branch", "dev/x").Msg("shown")
+	var m map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &m); err != nil {
+		t.Fatalf("log line is not JSON: %q", buf.String())
+	}
+	if m["message"] != "shown" || m["branch"] != "dev/x" || m["level"] != "warn" || m["time"] == nil {
+		t.Errorf("log line: %v", m)
+	}
+	if _, err := newLogger(&buf, "loud"); err == nil {
+		t.Errorf("an unknown level should be an error")
+	}
+}
