@@ -214,7 +214,7 @@ func (b *planBuilder) propagateFKs(cat *Catalog) {
 
 func (b *planBuilder) inherit(child, parent *colState, fkName string, reported map[string]bool) bool {
 	cp, pp := child.cp, parent.cp
-	origin := parent.key + " via " + fkName
+	origin := parent.key
 	if cp.Source == SourceConfig {
 		problem := ""
 		switch {
@@ -231,14 +231,14 @@ func (b *planBuilder) inherit(child, parent *colState, fkName string, reported m
 		}
 		return false
 	}
-	want := ColumnPlan{Column: cp.Column, Type: cp.Type, Constraints: cp.Constraints, Action: pp.Action, Rule: pp.Rule, Source: SourceFK, Origin: origin}
+	want := ColumnPlan{Column: cp.Column, Type: cp.Type, Constraints: cp.Constraints, Action: pp.Action, Rule: pp.Rule, Source: SourceFK, Origin: origin, FK: fkName}
 	if pp.Action == ActionUnclassified {
 		want.Source = SourceDetected
 		want.Reason = "references unclassified " + parent.key
 		want.Suggest = "(rule " + parent.key + "; this column inherits it via FK " + fkName + ")"
-		want.Origin = ""
+		want.Origin, want.FK = "", ""
 	}
-	if cp.Action == want.Action && cp.Source == want.Source && cp.Origin == want.Origin && cp.Reason == want.Reason &&
+	if cp.Action == want.Action && cp.Source == want.Source && cp.Origin == want.Origin && cp.FK == want.FK && cp.Reason == want.Reason &&
 		(cp.Rule == nil) == (want.Rule == nil) && (cp.Rule == nil || cp.Rule.Identity() == want.Rule.Identity()) {
 		return false
 	}
@@ -301,7 +301,7 @@ func tomlValue(b *strings.Builder, v any) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(strconv.Quote(k))
+			b.WriteString(tomlKey(k))
 			b.WriteString(" = ")
 			tomlValue(b, x[k])
 		}
@@ -311,4 +311,13 @@ func tomlValue(b *strings.Builder, v any) {
 	default:
 		canonical(b, x)
 	}
+}
+
+func tomlKey(k string) string {
+	for _, c := range k {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return strconv.Quote(k)
+		}
+	}
+	return k
 }

@@ -29,8 +29,8 @@ func LeakDetectors() []Detector {
 			if m, ok := findWord(v, isCard); ok {
 				return m, true
 			}
-			if cardRun(v) {
-				return v, true
+			if d, ok := cardRun(v); ok {
+				return d, true
 			}
 			return nil, false
 		}},

@@ -284,6 +284,9 @@ func defaultRule(c *Column, d *detection, unique bool) Rule {
 		return r("address")
 	case KindIP:
 		return r("ip")
+	case KindFreeText:
+		// Free text has no shape to imitate; emptying it is the honest mask.
+		return r("null")
 	}
 	return r("hash")
 }

@@ -246,19 +246,21 @@ func embeddedKind(v []byte) string {
 		}
 	}
 	// Card numbers written with spaces span several words.
-	if d := cardRun(v); d {
+	if _, ok := cardRun(v); ok {
 		return KindCard
 	}
 	return ""
 }
 
 // cardRun looks for 13-19 digits separated only by single spaces or dashes
-// that pass the Luhn check.
-func cardRun(v []byte) bool {
+// that pass the Luhn check, and returns the digits.
+func cardRun(v []byte) ([]byte, bool) {
 	var d []byte
 	flush := func() bool {
 		ok := len(d) >= 13 && len(d) <= 19 && luhn(d)
-		d = d[:0]
+		if !ok {
+			d = d[:0]
+		}
 		return ok
 	}
 	for i, c := range v {
@@ -268,9 +270,9 @@ func cardRun(v []byte) bool {
 		case (c == ' ' || c == '-') && len(d) > 0 && i+1 < len(v) && isDigit(v[i+1]):
 		default:
 			if flush() {
-				return true
+				return d, true
 			}
 		}
 	}
-	return flush()
+	return d, flush()
 }

@@ -16,9 +16,14 @@ import (
 // here) where HMAC-SHA256 costs ~300 ns per value, which is what makes masking
 // cheap enough to run in the replication stream. The output depends only on
 // key, rule identity and value: never on table or column.
+//
+// A prf keeps a scratch block so AES calls through the cipher.Block
+// interface do not make every value escape to the heap: it is not safe for
+// concurrent use, like the TableMasker that owns it.
 type prf struct {
 	b      cipher.Block
 	k1, k2 [16]byte
+	x      [16]byte
 }
 
 func newPRF(key []byte, identity string) *prf {
@@ -54,24 +59,24 @@ func dbl(in [16]byte) [16]byte {
 
 // sum writes CMAC(msg) to out.
 func (p *prf) sum(out *[16]byte, msg []byte) {
-	var x [16]byte
+	p.x = [16]byte{}
 	for len(msg) > 16 {
-		xor16(&x, msg[:16])
-		p.b.Encrypt(x[:], x[:])
+		xor16(&p.x, msg[:16])
+		p.b.Encrypt(p.x[:], p.x[:])
 		msg = msg[16:]
 	}
 	if len(msg) == 16 {
-		xor16(&x, msg)
-		xor16(&x, p.k1[:])
+		xor16(&p.x, msg)
+		xor16(&p.x, p.k1[:])
 	} else {
 		var last [16]byte
 		copy(last[:], msg)
 		last[len(msg)] = 0x80
-		xor16(&x, last[:])
-		xor16(&x, p.k2[:])
+		xor16(&p.x, last[:])
+		xor16(&p.x, p.k2[:])
 	}
-	p.b.Encrypt(x[:], x[:])
-	*out = x
+	p.b.Encrypt(p.x[:], p.x[:])
+	*out = p.x
 }
 
 func xor16(x *[16]byte, b []byte) {
@@ -86,8 +91,9 @@ func xor16(x *[16]byte, b []byte) {
 // full blocks, exactly as CMAC of a 16-byte message).
 func (p *prf) block(in [16]byte) [16]byte {
 	xor16(&in, p.k1[:])
-	p.b.Encrypt(in[:], in[:])
-	return in
+	p.x = in
+	p.b.Encrypt(p.x[:], p.x[:])
+	return p.x
 }
 
 // bits hands out keyed pseudo-random bits from a CMAC output; when they run

@@ -44,9 +44,10 @@ type ColumnPlan struct {
 	// Unique: the transformer keeps distinct values distinct.
 	Unique bool   `json:"unique"`
 	Source string `json:"source"`
-	// Origin names the referenced column for FK-inherited rules
-	// ("public.users.email via FK orders_contact_email_fkey").
+	// Origin names the referenced column for FK-inherited decisions
+	// ("public.users.email"), FK the constraint.
 	Origin string `json:"origin,omitempty"`
+	FK     string `json:"fk,omitempty"`
 	// Reason says why: what detection found, or why no mask is needed.
 	Reason string `json:"reason,omitempty"`
 	// Constraints lists the PK/UNIQUE constraints the column is part of.
@@ -65,7 +66,7 @@ func (c ColumnPlan) Summary() string {
 		}
 		switch c.Source {
 		case SourceFK:
-			s += " from FK " + c.Origin
+			s += " from FK " + c.Origin + " (" + c.FK + ")"
 		case SourcePolicy:
 			s += " [on_unclassified_pii; " + c.Reason + "]"
 		}
@@ -77,7 +78,7 @@ func (c ColumnPlan) Summary() string {
 	case SourceConfig:
 		return "keep (config)"
 	case SourceFK:
-		return "keep (FK " + c.Origin + ", kept)"
+		return "keep (references " + c.Origin + ", which is kept; " + c.FK + ")"
 	}
 	if c.Reason != "" {
 		return "keep (" + c.Reason + ")"

@@ -36,14 +36,21 @@ func (r Rule) Identity() string {
 }
 
 // String is the short human form used in the plan, e.g. `name (part=full)`.
+// The unique parameter is left out: the plan says "(unique)" from the
+// transformer itself.
 func (r Rule) String() string {
-	if len(r.Params) == 0 {
+	var keys []string
+	for _, k := range sortedKeys(r.Params) {
+		if k != "unique" {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
 		return r.Transform
 	}
 	var b strings.Builder
 	b.WriteString(r.Transform)
 	b.WriteString(" (")
-	keys := sortedKeys(r.Params)
 	for i, k := range keys {
 		if i > 0 {
 			b.WriteString(", ")

@@ -169,7 +169,9 @@ func (t *uuidT) Unique() bool { return true }
 func (t *uuidT) Append(dst, v []byte) ([]byte, bool, error) {
 	var u [16]byte
 	if parseUUID(&u, v) {
-		t.p.b.Encrypt(u[:], u[:])
+		t.p.x = u
+		t.p.b.Encrypt(t.p.x[:], t.p.x[:])
+		u = t.p.x
 	} else {
 		t.p.sum(&u, v)
 		u[6] = u[6]&0x0f | 0x40
@@ -248,9 +250,9 @@ func (t *ipT) Append(dst, v []byte) ([]byte, bool, error) {
 		y := t.p.feistel(x, 1<<16, 1<<16, 4)
 		a = netip.AddrFrom4([4]byte{byte(y >> 24), byte(y >> 16), byte(y >> 8), byte(y)})
 	} else {
-		b := a.As16()
-		t.p.b.Encrypt(b[:], b[:])
-		a = netip.AddrFrom16(b)
+		t.p.x = a.As16()
+		t.p.b.Encrypt(t.p.x[:], t.p.x[:])
+		a = netip.AddrFrom16(t.p.x)
 	}
 	if bitsLen >= 0 {
 		pfx := netip.PrefixFrom(a, bitsLen)

@@ -72,7 +72,7 @@ func init() {
 		return t, nil
 	})
 	register("address", func(p *params, key []byte, ct ColumnType, id string) (Transformer, error) {
-		t := &addressT{part: p.oneOf("part", "street", "street", "city", "state", "postcode", "full")}
+		t := &addressT{part: p.oneOf("part", "street", "street", "city", "state", "postcode", "full"), unique: p.boolean("unique", false)}
 		t.p = newPRF(key, id)
 		return t, nil
 	})
@@ -179,11 +179,14 @@ func lowerASCII(b []byte) {
 }
 
 type addressT struct {
-	p    *prf
-	part string
+	p      *prf
+	part   string
+	unique bool
 }
 
-func (t *addressT) Unique() bool { return false }
+// Unique mode appends a keyed unit ("Unit K3X9Q2M7AB"), for addresses under
+// a UNIQUE constraint.
+func (t *addressT) Unique() bool { return t.unique }
 
 func (t *addressT) Append(dst, v []byte) ([]byte, bool, error) {
 	b := t.p.stream(v)
@@ -204,6 +207,12 @@ func (t *addressT) Append(dst, v []byte) ([]byte, bool, error) {
 		}
 	default:
 		dst = appendStreet(dst, &b)
+	}
+	if t.unique {
+		dst = append(dst, " Unit "...)
+		start := len(dst)
+		dst = appendTag(dst, &b, tagBits/5)
+		upperASCII(dst[start:])
 	}
 	return dst, false, nil
 }
