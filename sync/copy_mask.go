@@ -1,11 +1,16 @@
 package twinsync
 
 import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgtwin/pgtwin/anonymize"
 )
 
-// PlanMasker masks with an anonymize plan and key. The caller has already
-// refused the plan if it has unclassified PII; Table refuses such tables too.
+// PlanMasker masks with an anonymize plan and key. Table refuses tables
+// with unclassified PII, so even a plan nobody checked copies no such row.
 func PlanMasker(plan *anonymize.Plan, key []byte) Masker {
 	return MaskerFunc(func(schema, table string, _ []string) (RowMasker, error) {
 		tm, err := plan.Table(schema, table, key)
@@ -14,4 +19,25 @@ func PlanMasker(plan *anonymize.Plan, key []byte) Masker {
 		}
 		return tm, nil
 	})
+}
+
+// AnonymizePlan is the Dumper.Plan hook for the config's [anonymize]: it
+// reads the source catalog (with samples) through the run's connection,
+// builds the plan, stops on unclassified PII with anonymize's sentence
+// naming each column and the rule to add, and masks with key.
+func AnonymizePlan(rules anonymize.Rules, policy string, key []byte, sel Selection) func(context.Context, *pgx.Conn) (Masker, error) {
+	return func(ctx context.Context, src *pgx.Conn) (Masker, error) {
+		cat, err := ReadCatalog(ctx, src, sel)
+		if err != nil {
+			return nil, fmt.Errorf("read source catalog: %w", redact(err))
+		}
+		plan, err := anonymize.BuildPlan(cat, rules, policy)
+		if err != nil {
+			return nil, err
+		}
+		if err := plan.UnclassifiedError(); err != nil {
+			return nil, err
+		}
+		return PlanMasker(plan, key), nil
+	}
 }
