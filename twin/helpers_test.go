@@ -3,6 +3,8 @@ package twin
 import (
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -254,4 +256,11 @@ func (f *fx) record(name string) branchRecord {
 		f.t.Fatalf("no record of branch %s", name)
 	}
 	return *r
+}
+
+func httpOnSocket(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}}
 }
