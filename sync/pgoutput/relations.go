@@ -45,8 +45,10 @@ type RelationDiff struct {
 	Added                  []RelationColumn
 	Removed                []RelationColumn
 	Changed                []ColumnChange
-	// Reordered is true when columns present in both are not at the same
-	// positions, so old tuple positions no longer map to the same names.
+	// Reordered is true when columns present in both changed their relative
+	// order, or a new column sits before an old one (a column dropped and
+	// added again moves to the end): tuple positions no longer map to the
+	// same names.
 	Reordered bool
 }
 
