@@ -45,9 +45,13 @@ func TestRelationSetDiff(t *testing.T) {
 		{"typmod changed", rel('d', colID, RelationColumn{Name: "v", DataType: 1043, TypeModifier: 14}), rel('d', colID, RelationColumn{Name: "v", DataType: 1043, TypeModifier: 24}),
 			func(d RelationDiff) bool { return len(d.Changed) == 1 }},
 		{"identity changed", rel('d', colID, colEmail), rel('f', RelationColumn{Flags: 1, Name: "id", DataType: 23, TypeModifier: -1}, RelationColumn{Flags: 1, Name: "email", DataType: 25, TypeModifier: -1}),
-			func(d RelationDiff) bool { return d.ReplicaIdentityChanged && len(d.Changed) == 1 && d.Changed[0].New.IsKey() }},
+			func(d RelationDiff) bool {
+				return d.ReplicaIdentityChanged && len(d.Changed) == 1 && d.Changed[0].New.IsKey()
+			}},
 		{"dropped and re-added moves to the end", rel('d', colID, colEmail, colAge), rel('d', colID, colAge, colEmail),
-			func(d RelationDiff) bool { return d.Reordered && len(d.Added) == 0 && len(d.Removed) == 0 && !d.OnlyAdded() }},
+			func(d RelationDiff) bool {
+				return d.Reordered && len(d.Added) == 0 && len(d.Removed) == 0 && !d.OnlyAdded()
+			}},
 		{"renamed column", rel('d', colID, colEmail), rel('d', colID, RelationColumn{Name: "mail", DataType: 25, TypeModifier: -1}),
 			func(d RelationDiff) bool { return len(d.Added) == 1 && len(d.Removed) == 1 && !d.OnlyAdded() }},
 		{"renamed table", rel('d', colID), &Relation{RelationID: 7, Namespace: "app", RelationName: "users", ReplicaIdentity: 'd', Columns: []RelationColumn{colID}},
