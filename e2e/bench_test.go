@@ -29,7 +29,7 @@ func TestBenchBranches(t *testing.T) {
 
 	type row struct {
 		driver              string
-		mainBytes           int64
+		mainBytes, dbBytes  int64
 		create, reset       time.Duration
 		createMax, resetMax time.Duration
 		dfDelta, changedSum int64
@@ -41,7 +41,7 @@ func TestBenchBranches(t *testing.T) {
 			fillMain(t, d, scale)
 			d.snapshot(t)
 			st := d.status(t)
-			r := row{driver: drv, mainBytes: st.Main.SizeBytes}
+			r := row{driver: drv, mainBytes: st.Main.SizeBytes, dbBytes: d.mainQueryInt(t, "SELECT pg_database_size(current_database())")}
 			if r.mainBytes == 0 {
 				r.mainBytes = dirSize(t, d.mainDataDir(t))
 			}
@@ -81,29 +81,24 @@ func TestBenchBranches(t *testing.T) {
 		})
 	}
 
-	var mainBytes int64
-	if len(rows) > 0 {
-		mainBytes = rows[0].mainBytes
-	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\npgtwin branches, main %s (pgbench scale %d), %d runs each, %d branches for disk use\n", humanMB(mainBytes), scale, runs, many)
-	fmt.Fprintf(&sb, "%-8s %12s %12s %12s %12s %16s %16s\n", "driver", "create p50", "create max", "reset p50", "reset max", "disk (df) / main", "changed / main")
+	fmt.Fprintf(&sb, "\npgtwin branches: pgbench scale %d in main, %d runs each, then %d branches for disk use\n", scale, runs, many)
+	fmt.Fprintf(&sb, "(main = main's data directory incl. WAL; db = pg_database_size; disk = df delta; changed = sum of changed_bytes)\n")
+	fmt.Fprintf(&sb, "%-8s %9s %9s %11s %11s %10s %10s %11s %9s %9s %12s\n", "driver", "main", "db", "create p50", "create max",
+		"reset p50", "reset max", "disk (50)", "disk/main", "disk/db", "changed/main")
 	for _, r := range rows {
-		fmt.Fprintf(&sb, "%-8s %12s %12s %12s %12s %15.2f%% %15.2f%%\n", r.driver,
+		fmt.Fprintf(&sb, "%-8s %9s %9s %11s %11s %10s %10s %11s %8.2f%% %8.2f%% %11.2f%%\n", r.driver,
+			humanMB(r.mainBytes), humanMB(r.dbBytes),
 			r.create.Round(time.Millisecond), r.createMax.Round(time.Millisecond),
 			r.reset.Round(time.Millisecond), r.resetMax.Round(time.Millisecond),
-			100*float64(r.dfDelta)/float64(r.mainBytes), 100*float64(r.changedSum)/float64(r.mainBytes))
+			humanMB(r.dfDelta), 100*float64(r.dfDelta)/float64(r.mainBytes), 100*float64(r.dfDelta)/float64(r.dbBytes),
+			100*float64(r.changedSum)/float64(r.mainBytes))
 	}
 	t.Log(sb.String())
 	fmt.Println(sb.String())
 }
 
-func humanMB(n int64) string {
-	if n == 0 {
-		return "~1 GB"
-	}
-	return fmt.Sprintf("%.0f MB", float64(n)/(1<<20))
-}
+func humanMB(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/(1<<20)) }
 
 func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
