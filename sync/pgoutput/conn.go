@@ -147,6 +147,10 @@ type SlotResult struct {
 // CreateReplicationSlot creates a logical slot using the output plugin
 // (normally "pgoutput"). It uses the pre-15 option syntax so that older
 // sources (RDS still runs 12-14) accept it.
+//
+// With SnapshotExport the returned SnapshotName is importable only while
+// this connection stays idle: finish the initial copy on other connections
+// (SET TRANSACTION SNAPSHOT) before issuing the next command here.
 func (c *Conn) CreateReplicationSlot(ctx context.Context, slot, plugin string, opts SlotOptions) (SlotResult, error) {
 	var b strings.Builder
 	b.WriteString("CREATE_REPLICATION_SLOT ")
@@ -201,7 +205,8 @@ type PluginArgs struct {
 	ProtoVersion int
 	// Publications to stream; at least one.
 	Publications []string
-	// Messages asks for pg_logical_emit_message output.
+	// Messages asks for pg_logical_emit_message output. Messages, Streaming
+	// and Binary need PostgreSQL 14 or later.
 	Messages bool
 	// Streaming asks for large in-progress transactions to be streamed in
 	// segments (StreamStart/StreamStop, then StreamCommit or StreamAbort).

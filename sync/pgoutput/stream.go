@@ -17,7 +17,10 @@ type StreamMessage interface{ streamMessage() }
 
 // XLogData carries one pgoutput message.
 type XLogData struct {
-	WALStart     LSN // WAL position of this message's data
+	// WALStart is the WAL position of the data; pgoutput sends 0 for
+	// messages not tied to a record (Relation, Type). Acknowledge commit
+	// end LSNs, never WALStart.
+	WALStart     LSN
 	ServerWALEnd LSN // server's current end of WAL
 	ServerTime   time.Time
 	// Data is the pgoutput message; decode it with a Decoder. It is the
