@@ -1,6 +1,9 @@
 package anonymize
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	mbits "math/bits"
+)
 
 // feistelRounds follows FF3-1's eight rounds. Each round is one AES block.
 const feistelRounds = 8
@@ -20,7 +23,9 @@ func (p *prf) feistel(x, ma, mb, tweak uint64) uint64 {
 		in[7] = byte(i) // the tweak's top byte is the round number
 		binary.LittleEndian.PutUint64(in[8:], b)
 		out := p.block(in)
-		f := binary.LittleEndian.Uint64(out[:8]) % m
+		// Lemire's multiply-shift instead of a 64-bit division: maps the
+		// PRF's 64 bits onto [0, m) with bias below m/2^64.
+		f, _ := mbits.Mul64(binary.LittleEndian.Uint64(out[:8]), m)
 		c := a + f
 		if c >= m {
 			c -= m

@@ -11,7 +11,9 @@ import (
 // prf is the keyed pseudo-random function behind every transformer.
 //
 // The rule's subkey is HMAC-SHA256(master key, "pgtwin/anonymize/v1" || rule
-// identity); values are then hashed with AES-256-CMAC under that subkey. Both
+// identity), truncated to 128 bits; values are then hashed with AES-128-CMAC
+// under that subkey (AES-128: the Feistel rounds of phone masking are
+// latency-bound, and 10 AES rounds are 30% quicker than 14). Both
 // are standard PRFs; CMAC costs one AES block per 16 bytes of input (~16 ns
 // here) where HMAC-SHA256 costs ~300 ns per value, which is what makes masking
 // cheap enough to run in the replication stream. The output depends only on
@@ -31,9 +33,9 @@ func newPRF(key []byte, identity string) *prf {
 	m.Write([]byte("pgtwin/anonymize/v1\x00"))
 	m.Write([]byte(identity))
 	sub := m.Sum(nil)
-	b, err := aes.NewCipher(sub)
+	b, err := aes.NewCipher(sub[:16])
 	if err != nil {
-		panic(err) // 32-byte key: cannot fail
+		panic(err) // 16-byte key: cannot fail
 	}
 	p := &prf{b: b}
 	var l [16]byte

@@ -18,6 +18,7 @@ type TableMasker struct {
 	names         []string
 	trs           []Transformer // nil: pass through
 	masked        int
+	last          int // index of the last masked column
 	dec, out      []byte
 }
 
@@ -41,6 +42,7 @@ func (p *Plan) Table(schema, table string, key []byte) (*TableMasker, error) {
 			}
 			m.trs[i] = tr
 			m.masked++
+			m.last = i
 		}
 	}
 	return m, nil
@@ -74,13 +76,34 @@ func (m *TableMasker) MaskCopyLine(dst, line []byte) ([]byte, error) {
 		}
 		return dst, nil
 	}
+	// Most rows have no backslash at all: then a tab is always a delimiter
+	// and fields need neither a second search nor decoding.
+	plain := bytes.IndexByte(line, '\\') < 0
 	span := 0 // start of the pass-through bytes not yet copied
 	start := 0
 	for i := 0; ; i++ {
 		if i >= len(m.trs) {
 			return dst, m.countErr(countFields(line))
 		}
-		end, esc := nextField(line, start)
+		if i > m.last && plain {
+			// Nothing left to mask: count the remaining fields, copy them.
+			if n := i + bytes.Count(line[start:], tab) + 1; n != len(m.trs) {
+				return dst, m.countErr(n)
+			}
+			break
+		}
+		var end int
+		var esc bool
+		if plain {
+			end = bytes.IndexByte(line[start:], '\t')
+			if end < 0 {
+				end = len(line)
+			} else {
+				end += start
+			}
+		} else {
+			end, esc = nextField(line, start)
+		}
 		if tr := m.trs[i]; tr != nil {
 			dst = append(dst, line[span:start]...)
 			f := line[start:end]
