@@ -62,8 +62,12 @@ func (c *Conn) ReceiveMessage(ctx context.Context) (StreamMessage, error) {
 			c.drainToReady(ctx)
 			return nil, ErrStreamDone
 		case *pgproto3.ErrorResponse:
+			// The server ends the command with the error; reading on to
+			// ReadyForQuery leaves the connection usable for commands.
 			c.streaming = false
-			return nil, fmt.Errorf("replication stream: %w", pgconn.ErrorResponseToPgError(m))
+			pgErr := pgconn.ErrorResponseToPgError(m)
+			c.drainToReady(ctx)
+			return nil, fmt.Errorf("replication stream: %w", pgErr)
 		case *pgproto3.NoticeResponse, *pgproto3.ParameterStatus:
 		default:
 			return nil, fmt.Errorf("replication stream: unexpected %T", msg)
@@ -166,13 +170,28 @@ func (c *Conn) EndStreaming(ctx context.Context) error {
 	}
 }
 
-// send writes one frontend message. A write can block only when the server
-// stops reading; ctx bounds that through the connection deadline.
+// send writes one frontend message. A write blocks only when the server
+// stops reading; ctx bounds that through the connection's write deadline.
+// After a failed write the stream may hold half a message: Close the Conn.
 func (c *Conn) send(ctx context.Context, msg pgproto3.FrontendMessage) error {
-	if d, ok := ctx.Deadline(); ok {
-		c.pg.Conn().SetWriteDeadline(d)
-		defer c.pg.Conn().SetWriteDeadline(time.Time{})
+	if err := ctx.Err(); err != nil {
+		return err
 	}
+	nc := c.pg.Conn()
+	if d, ok := ctx.Deadline(); ok {
+		nc.SetWriteDeadline(d)
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		nc.SetWriteDeadline(time.Now())
+		close(fired)
+	})
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+		nc.SetWriteDeadline(time.Time{})
+	}()
 	c.pg.Frontend().Send(msg)
 	return c.pg.Frontend().Flush()
 }

