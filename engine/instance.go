@@ -81,18 +81,30 @@ func (e *Engine) Start(ctx context.Context, id string, spec InstanceSpec) (*Inst
 		e.log.Info().Str(logkey.Volume, id).Int(logkey.PID, inst.PID).Int(logkey.Port, inst.Port).Msg("adopted running instance")
 		return inst, nil
 	}
+	inst, err := e.launch(ctx, id, spec, e.opts.Config.ListenAddress)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", id, err)
+	}
+	e.log.Info().Str(logkey.Volume, id).Int(logkey.PID, inst.PID).Int(logkey.Port, inst.Port).Msg("instance started")
+	return inst, nil
+}
+
+// launch starts a postmaster on volume id, which must not be running, and
+// waits until it accepts connections. listen "" means unix socket only.
+func (e *Engine) launch(ctx context.Context, id string, spec InstanceSpec, listen string) (*Instance, error) {
+	pgdata := e.DataPath(id)
 	if spec.Port <= 0 || spec.Port > 65535 {
-		return nil, fmt.Errorf("start %s: invalid port %d", id, spec.Port)
+		return nil, fmt.Errorf("invalid port %d", spec.Port)
 	}
 	sock := e.socketDir(id)
 	if n := len(sock) + len("/.s.PGSQL.65535.lock"); n > 107 {
-		return nil, fmt.Errorf("start %s: socket path %s is %d bytes, over the 107 allowed; use a shorter daemon.data_dir", id, sock, n)
+		return nil, fmt.Errorf("socket path %s is %d bytes, over the 107 allowed; use a shorter daemon.data_dir", sock, n)
 	}
 	args := []string{"-D", pgdata}
 	keys := make([]string, 0, len(spec.Settings))
 	for k := range spec.Settings {
 		if managed[k] || k == "" || strings.ContainsAny(k, "= \n") {
-			return nil, fmt.Errorf("start %s: setting %q is managed by pgtwin or invalid", id, k)
+			return nil, fmt.Errorf("setting %q is managed by pgtwin or invalid", k)
 		}
 		keys = append(keys, k)
 	}
@@ -101,21 +113,24 @@ func (e *Engine) Start(ctx context.Context, id string, spec InstanceSpec) (*Inst
 		args = append(args, "-c", k+"="+spec.Settings[k])
 	}
 	args = append(args, "-c", "port="+strconv.Itoa(spec.Port),
-		"-c", "listen_addresses="+e.opts.Config.ListenAddress,
+		"-c", "listen_addresses="+listen,
 		"-c", "unix_socket_directories="+sock)
 
 	if err := os.MkdirAll(sock, 0o700); err != nil {
-		return nil, fmt.Errorf("start %s: %w", id, err)
+		return nil, err
 	}
 	if err := os.Chmod(sock, 0o700); err != nil {
-		return nil, fmt.Errorf("start %s: %w", id, err)
+		return nil, err
 	}
 	if err := e.user.chown(sock); err != nil {
-		return nil, fmt.Errorf("start %s: %w", id, err)
+		return nil, err
+	}
+	if err := os.MkdirAll(e.logDir, 0o750); err != nil {
+		return nil, err
 	}
 	logf, err := os.OpenFile(e.LogPath(id), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", id, err)
+		return nil, err
 	}
 	logStart, _ := logf.Seek(0, io.SeekEnd)
 	cmd := exec.Command(e.bin.path("postgres"), args...)
@@ -126,7 +141,7 @@ func (e *Engine) Start(ctx context.Context, id string, spec InstanceSpec) (*Inst
 	err = cmd.Start()
 	logf.Close()
 	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", id, err)
+		return nil, err
 	}
 	c := &child{pid: cmd.Process.Pid, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(c.done) }()
@@ -138,13 +153,12 @@ func (e *Engine) Start(ctx context.Context, id string, spec InstanceSpec) (*Inst
 		// Leave nothing half-started behind.
 		_ = e.signalAndWait(context.Background(), id, c.pid, syscall.SIGQUIT, 10*time.Second)
 		_ = e.signalAndWait(context.Background(), id, c.pid, syscall.SIGKILL, 5*time.Second)
-		return nil, fmt.Errorf("start %s: %w", id, err)
+		return nil, err
 	}
 	inst, _, ok := e.instance(id)
 	if !ok {
-		return nil, fmt.Errorf("start %s: postmaster exited right after start: %s", id, e.logTail(id, logStart))
+		return nil, fmt.Errorf("postmaster exited right after start: %s", e.logTail(id, logStart))
 	}
-	e.log.Info().Str(logkey.Volume, id).Int(logkey.PID, inst.PID).Int(logkey.Port, inst.Port).Msg("instance started")
 	return inst, nil
 }
 

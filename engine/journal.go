@@ -14,7 +14,7 @@ import (
 // the first change on disk and removed after the last. An entry found at
 // start-up names a volume that may be half-made.
 type entry struct {
-	Op      string    `json:"op"` // "init", "clone", "snapshot", "destroy"
+	Op      string    `json:"op"` // "init", "clone", "snapshot", "destroy"; "settle" for a snapshot's temporary volume
 	ID      string    `json:"id"`
 	Src     string    `json:"src,omitempty"`
 	Started time.Time `json:"started"`

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,7 +16,14 @@ import (
 // Snapshot makes read-only snapshot id of volume src, consistent even while
 // src's instance runs: an atomic driver captures it at one instant; any other
 // copy of a running instance is bracketed by pg_backup_start/pg_backup_stop
-// and gets the backup label, so its clones recover to a consistent state.
+// and gets the backup label.
+//
+// A copy of a running instance needs recovery when started. Rather than have
+// every clone pay for it (redo, an fsync of the whole data directory and an
+// end-of-recovery checkpoint, a second or more at a few GB), the copy is
+// first made writable, started once without TCP, shut down cleanly, and only
+// then snapshotted ("settled"): clones of it start like a stopped server.
+// The copy driver skips this, as a second full copy costs more than it saves.
 func (e *Engine) Snapshot(ctx context.Context, src, id string) (err error) {
 	if err := e.checkID(src); err != nil {
 		return err
@@ -40,15 +48,65 @@ func (e *Engine) Snapshot(ctx context.Context, src, id string) (err error) {
 			err = e.abandon(id, fmt.Errorf("snapshot %s of %s: %w", id, src, err))
 		}
 	}()
-	if err := e.copyVolume(ctx, src, id, "snapshot", e.drv.Snapshot); err != nil {
-		return err
+	_, _, running := e.instance(src)
+	if running && e.drv.Name() != "copy" {
+		if err := e.settledSnapshot(ctx, src, id); err != nil {
+			return err
+		}
+	} else {
+		if err := e.copyVolume(ctx, src, id, "snapshot", e.drv.Snapshot); err != nil {
+			return err
+		}
+		e.step("snapshot:snapshotted")
 	}
-	e.step("snapshot:snapshotted")
 	if err := e.forget(id); err != nil {
 		return err
 	}
 	e.step("snapshot:done")
-	e.log.Info().Str(logkey.Snapshot, id).Str("src", src).Dur(logkey.Duration, time.Since(start)).Msg("snapshot taken")
+	e.log.Info().Str(logkey.Snapshot, id).Str("src", src).Bool("settled", running).Dur(logkey.Duration, time.Since(start)).Msg("snapshot taken")
+	return nil
+}
+
+// settledSnapshot copies running src to a writable temporary volume,
+// recovers it by a start and a clean shutdown, and snapshots that.
+func (e *Engine) settledSnapshot(ctx context.Context, src, id string) (err error) {
+	tmp := id + ".settle"
+	if err := e.record(entry{Op: "settle", ID: tmp, Src: src, Started: time.Now().UTC()}); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			err = e.abandon(tmp, err)
+		}
+	}()
+	if err := e.copyVolume(ctx, src, tmp, "snapshot", e.drv.Clone); err != nil {
+		return err
+	}
+	e.step("snapshot:copied")
+	if err := e.scrub(tmp); err != nil {
+		return err
+	}
+	// Unix socket only: no TCP port to allocate or to collide on.
+	inst, err := e.launch(ctx, tmp, InstanceSpec{Port: 5432}, "")
+	if err != nil {
+		return fmt.Errorf("recover the copy: %w", err)
+	}
+	if err := e.signalAndWait(ctx, tmp, inst.PID, syscall.SIGINT, e.opts.StopTimeout); err != nil {
+		_ = e.stop(context.Background(), tmp)
+		return fmt.Errorf("clean shutdown of the recovered copy: %w", err)
+	}
+	e.step("snapshot:recovered")
+	if err := e.drv.Snapshot(ctx, tmp, id); err != nil {
+		return err
+	}
+	e.step("snapshot:snapshotted")
+	if err := e.removeVolume(ctx, tmp); err != nil {
+		return err
+	}
+	if err := e.forget(tmp); err != nil {
+		return err
+	}
+	e.step("snapshot:settled")
 	return nil
 }
 

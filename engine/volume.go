@@ -245,7 +245,9 @@ func (e *Engine) Recover(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return ids, fmt.Errorf("recover %s %s: %w", en.Op, en.ID, err)
 		}
-		ids = append(ids, en.ID)
+		if en.Op != "settle" { // internal to a snapshot, which is reported
+			ids = append(ids, en.ID)
+		}
 	}
 	return ids, nil
 }
