@@ -232,7 +232,7 @@ func (p *Plan) SampledValues(key []byte) [][]byte {
 			}
 			col := &tp.table.Columns[i]
 			tr, err := newTransformer(*cp.Rule, key, col.ColumnType())
-			if err != nil {
+			if err != nil || !exactSafe(tr) {
 				continue
 			}
 			for _, s := range col.Samples {
@@ -262,15 +262,37 @@ func (c *collector) Append(dst, v []byte) ([]byte, bool, error) {
 }
 
 func (t *jsonT) leaves(doc []byte) [][]byte {
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.UseNumber()
-	var v any
-	if dec.Decode(&v) != nil {
-		return nil
-	}
 	c := &collector{}
 	for _, p := range t.paths {
+		if !exactSafe(p.t) {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(doc))
+		dec.UseNumber()
+		var v any
+		if dec.Decode(&v) != nil {
+			return nil
+		}
 		applyJSON(v, p.segs, c)
 	}
 	return c.got
+}
+
+// exactSafe says whether a masked column's source values can serve as exact
+// values for the leak check. Transformers that draw realistic values from a
+// small set (first names, cities, shifted dates, noisy numbers) may output a
+// real value from another row by chance; a leak check that reports those is
+// noise, so their samples are left out.
+func exactSafe(t Transformer) bool {
+	switch x := t.(type) {
+	case *nameT:
+		return x.unique
+	case *addressT:
+		return x.unique || x.part == "street" || x.part == "full"
+	case *dateT, *numberT, keepT:
+		return false
+	case fitLength:
+		return exactSafe(x.t)
+	}
+	return true
 }

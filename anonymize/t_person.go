@@ -106,6 +106,20 @@ func (t *emailT) Append(dst, v []byte) ([]byte, bool, error) {
 	return dst, false, nil
 }
 
+// compact is the short form for narrow columns: f.tag@example.com, same
+// keyed bits as Append's tag.
+func (t *emailT) compact(dst, v []byte) []byte {
+	b := t.p.stream(v)
+	dst = append(dst, firstLower[b.take(len(firstLower))][0], '.')
+	b.take(len(lastLower))
+	dst = appendTag(dst, &b, tagBits/5)
+	dst = append(dst, '@')
+	if t.domain != "" {
+		return append(dst, t.domain...)
+	}
+	return append(dst, maskDomains[b.take(len(maskDomains))]...)
+}
+
 type nameT struct {
 	p      *prf
 	part   string

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Transformer masks one value. Input and output are PostgreSQL text
@@ -73,7 +74,43 @@ func newTransformer(r Rule, key []byte, ct ColumnType) (Transformer, error) {
 			return nil, fmt.Errorf("transform %s: unknown parameter %q", r.Transform, k)
 		}
 	}
+	if ct.Length > 0 {
+		if _, ok := t.(nullT); !ok {
+			t = fitLength{t: t, n: ct.Length}
+		}
+	}
 	return t, nil
+}
+
+// fitLength keeps output within varchar(n)/char(n): longer output would make
+// the target reject the row. Emails fall back to a compact unique form
+// (initial.tag@domain); other values are cut at n characters.
+type fitLength struct {
+	t Transformer
+	n int
+}
+
+func (f fitLength) Unique() bool { return f.t.Unique() }
+
+func (f fitLength) Append(dst, v []byte) ([]byte, bool, error) {
+	start := len(dst)
+	out, null, err := f.t.Append(dst, v)
+	if err != nil || null || utf8.RuneCount(out[start:]) <= f.n {
+		return out, null, err
+	}
+	if e, ok := f.t.(*emailT); ok {
+		out = e.compact(out[:start], v)
+		if len(out)-start <= f.n {
+			return out, false, nil
+		}
+	}
+	cut, n := start, 0
+	for cut < len(out) && n < f.n {
+		_, size := utf8.DecodeRune(out[cut:])
+		cut += size
+		n++
+	}
+	return out[:cut], false, nil
 }
 
 // params reads typed parameters and remembers the first error and which keys

@@ -74,7 +74,7 @@ var transformerCases = []struct {
 	{rule("date"), ColumnType{Base: "date"}, "1984-02-29", validDate},
 	{rule("date", "keep_year", true), ColumnType{Base: "date"}, "1984-12-31", sameYear("1984")},
 	{rule("date", "range_days", 30), ColumnType{Base: "timestamptz"}, "2024-03-05 12:34:56.789+00", validTimestamp},
-	{rule("number"), ColumnType{Base: "numeric", Precision: 6, Scale: 2}, "9999.99", fitsNumeric(6, 2)},
+	{rule("number"), ColumnType{Base: "numeric", Precision: 6, Scale: 2}, "9500.50", fitsNumeric(6, 2)},
 	{rule("number", "absolute", 1000), ColumnType{Base: "numeric", Precision: 5, Scale: 1}, "-9500.5", fitsNumeric(5, 1)},
 	{rule("number", "relative", 0.5), ColumnType{Base: "int2"}, "32000", fitsInt(-32768, 32767)},
 	{rule("number"), ColumnType{Base: "numeric", Scale: -1}, "123.4500", fitsScale(4)},
@@ -443,4 +443,21 @@ func validJSON(s string) error {
 		return fmt.Errorf("PII left in %s", s)
 	}
 	return nil
+}
+
+// Output never overflows varchar(n): the target would reject the row.
+func TestFitLength(t *testing.T) {
+	email := mustT(t, rule("email"), testKey, ColumnType{Base: "varchar", Length: 26})
+	seen := map[string]bool{}
+	for i := 0; i < 2000; i++ {
+		out := apply(t, email, fmt.Sprintf("someone%d@corp.com", i))
+		if len(out) > 26 || validEmail(out) != nil || seen[out] {
+			t.Fatalf("varchar(26) email %q (len %d, seen %v)", out, len(out), seen[out])
+		}
+		seen[out] = true
+	}
+	addr := mustT(t, rule("address", "part", "full"), testKey, ColumnType{Base: "varchar", Length: 12})
+	if out := apply(t, addr, "1 Main St"); len([]rune(out)) > 12 {
+		t.Fatalf("varchar(12) address %q", out)
+	}
 }
