@@ -258,8 +258,10 @@ func (p *Proxy) end(s *session) {
 	p.mu.Lock()
 	delete(p.sessions, s)
 	p.mu.Unlock()
-	p.active.Add(-1)
+	// LastActive moves before Active drops, so a sweeper that sees no
+	// sessions never pairs that with the time the last one began.
 	p.touch()
+	p.active.Add(-1)
 	p.wg.Done()
 }
 
