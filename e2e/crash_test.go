@@ -52,8 +52,14 @@ func TestKill9DuringOperations(t *testing.T) {
 	for i := 0; i < trials; i++ {
 		bs := d.list(t, root)
 		op := []string{"create", "reset", "delete"}[i%3]
-		if len(bs) == 0 {
-			op = "create"
+		if op == "create" && len(bs) >= 8 {
+			op = "delete"
+		}
+		// A reset or delete needs a target; a create cut off early leaves
+		// none, so one is made undisturbed.
+		if op != "create" && len(bs) < 2 {
+			d.create(t, root, fmt.Sprintf("crash/pre%d", i))
+			bs = d.list(t, root)
 		}
 		var name string
 		var args []string
@@ -73,7 +79,9 @@ func TestKill9DuringOperations(t *testing.T) {
 		if op == "reset" {
 			took = resetTook
 		}
-		delay := time.Duration(rng.Int64N(int64(took)*5/4 + 1))
+		// From at once to well after the undisturbed duration, so some
+		// kills land before, during and after each step.
+		delay := time.Duration(rng.Int64N(int64(took)*2 + 1))
 
 		done := make(chan result, 1)
 		go func() { done <- d.cli(root, args...) }()

@@ -70,7 +70,41 @@ type postmaster struct {
 }
 
 // postmasters scans /proc for postgres processes started with -D under dir.
+// A child a postmaster has just forked shows its parent's argv until it sets
+// its title, so processes whose parent is one of them are left out.
 func postmasters(dir string) []postmaster {
+	all := postgresWithData(dir)
+	pids := map[int]bool{}
+	for _, p := range all {
+		pids[p.pid] = true
+	}
+	var out []postmaster
+	for _, p := range all {
+		if !pids[ppid(p.pid)] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ppid reads a process's parent from /proc/PID/stat ("pid (comm) state ppid ...").
+func ppid(pid int) int {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		f := strings.Fields(s[i+1:])
+		if len(f) >= 2 {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
+
+func postgresWithData(dir string) []postmaster {
 	var out []postmaster
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
