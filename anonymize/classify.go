@@ -143,9 +143,15 @@ func walkJSON(table, path string, v any, found map[string]string) {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, c := range x {
-			p := k
+			seg := k
+			if !identKey(k) {
+				// Keys are data too ({"jane@x.com": ...}); the plan shows
+				// paths, so a key that is not a plain identifier becomes *.
+				seg = "*"
+			}
+			p := seg
 			if path != "" {
-				p = path + "." + k
+				p = path + "." + seg
 			}
 			if s, ok := c.(string); ok || isScalar(c) {
 				if kk, _ := nameKind(table, k); kk != "" {
@@ -326,3 +332,15 @@ func sampleErrors(t Transformer, c *Column) (failed int, first error) {
 
 var _ = bytes.Equal
 var _ = sort.Strings
+
+func identKey(k string) bool {
+	if k == "" || len(k) > 63 || valueKind([]byte(k)) != "" {
+		return false
+	}
+	for i, c := range k {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && (c >= '0' && c <= '9' || c == '-')) {
+			return false
+		}
+	}
+	return true
+}

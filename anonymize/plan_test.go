@@ -2,6 +2,7 @@ package anonymize
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -208,5 +209,29 @@ func TestDetectors(t *testing.T) {
 		if got != want {
 			t.Errorf("Check(%q) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+// The plan travels over the socket as JSON; the CLI prints it from there.
+func TestPlanJSONRoundTrip(t *testing.T) {
+	cat := shopCatalog()
+	cat.Tables[1].Columns = append(cat.Tables[1].Columns, col("meta", "jsonb", `{"jane@x.com": {"phone": "+1 555 010 4477"}, "tier": "pro"}`))
+	p, err := BuildPlan(cat, Rules{"public.users.email": rule("email", "unique", true)}, PolicyFail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := p.String(); strings.Contains(s, "jane@x.com") || !strings.Contains(s, "*.phone (phone)") {
+		t.Fatalf("json key handling in plan:\n%s", s)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Plan
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.String() != p.String() || len(back.Unclassified()) != len(p.Unclassified()) {
+		t.Fatalf("plan changed through JSON:\n%s\nvs\n%s", back.String(), p.String())
 	}
 }

@@ -12,12 +12,12 @@ import (
 type Rule struct {
 	// Column is the config key, "schema.table.column"; empty for a rule
 	// nested in a json rule.
-	Column string
+	Column string `json:"column,omitempty"`
 	// Transform names the transformer: email, name, phone, address, ip, date,
 	// number, partial, hash, uuid, null, constant, regex, json, keep.
-	Transform string
+	Transform string `json:"transform"`
 	// Params are the transformer's parameters, as the config spelled them.
-	Params map[string]any
+	Params map[string]any `json:"params,omitempty"`
 }
 
 // Rules maps "schema.table.column" to its rule.
