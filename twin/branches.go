@@ -196,9 +196,11 @@ func (t *Twin) materialize(ctx context.Context, rec *branchRecord) error {
 	if snap == nil || snap.State != stateReady {
 		return fmt.Errorf("branch %s: snapshot %s is gone", rec.Name, rec.Snapshot)
 	}
+	td := time.Now()
 	if err := t.destroy(ctx, id); err != nil {
 		return err
 	}
+	tc := time.Now()
 	if err := t.eng.Clone(ctx, snap.Volume, id); err != nil {
 		return err
 	}
@@ -211,7 +213,7 @@ func (t *Twin) materialize(ctx context.Context, rec *branchRecord) error {
 	if err := t.setupRole(ctx, inst, rec); err != nil {
 		return err
 	}
-	t.log.Debug().Str(logkey.Volume, id).Dur("start", t1.Sub(t0)).Dur("role", time.Since(t1)).Msg("branch materialized")
+	t.log.Debug().Str(logkey.Volume, id).Dur("destroy", tc.Sub(td)).Dur("clone", t0.Sub(tc)).Dur("start", t1.Sub(t0)).Dur("role", time.Since(t1)).Msg("branch materialized")
 	return nil
 }
 
@@ -557,6 +559,7 @@ func (t *Twin) branchView(ctx context.Context, rec *branchRecord, withUsage bool
 		Name: r.Name, Parent: r.Parent, Snapshot: r.Snapshot, State: r.State, Owner: r.Owner,
 		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, Protected: r.Protected, Port: r.Port,
 		ConnectionURI: connectionURI(r.Owner, r.Password, t.cfg.Engine.ListenAddress, r.Port, r.Database),
+		Error:         r.Error,
 	}
 	if withUsage && r.State == stateReady {
 		b.ChangedBytes = t.changedBytes(ctx, r)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,8 +23,9 @@ import (
 )
 
 var (
-	alice = Caller{UID: 41001, User: "alice"}
-	bob   = Caller{UID: 41002, User: "bob"}
+	fxCount atomic.Int32
+	alice   = Caller{UID: 41001, User: "alice"}
+	bob     = Caller{UID: 41002, User: "bob"}
 )
 
 // fx is a twin on a real engine and storage driver, with real postgres.
@@ -65,7 +67,9 @@ func newFx(t testing.TB, drv string, mod func(*config.Config)) *fx {
 	cfg.Daemon.Socket = filepath.Join(sockDir, "pgtwin.sock")
 	cfg.Daemon.AdminGroup = "pgtwin-test-nonexistent"
 	cfg.Source.URL = "postgres://replicator@prod.internal:5432/app"
-	cfg.Engine.PortRange = config.PortRange{Low: 17500, High: 17999}
+	// Tests run in parallel: each twin allocates from its own ports.
+	k := int(fxCount.Add(1)) % 12
+	cfg.Engine.PortRange = config.PortRange{Low: 17500 + 40*k, High: 17539 + 40*k}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -14,6 +14,7 @@ import (
 // ReplaceMain builds a new main beside the old one and switches atomically
 // on success; on failure nothing changes.
 func TestReplaceMain(t *testing.T) {
+	t.Parallel()
 	f := newFx(t, "btrfs", nil)
 	ctx := context.Background()
 	f.mainExec("CREATE TABLE t (x int); INSERT INTO t VALUES (1)")

@@ -16,6 +16,7 @@ import (
 // Users see and change only their own branches; admins see all; one user's
 // password does not open another's branch.
 func TestAuthorization(t *testing.T) {
+	t.Parallel()
 	f := newFx(t, "btrfs", nil)
 	ctx := context.Background()
 	a := f.create(alice, api.CreateBranchRequest{Name: "a1"})
@@ -85,6 +86,7 @@ func parseURI(t testing.TB, uri string) string {
 func ptr[T any](v T) *T { return &v }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	f := newFx(t, "btrfs", func(c *config.Config) { c.Branches.MaxBranches = 3 })
 	ctx := context.Background()
 	for _, name := range []string{"", "main", "..", "a/../b", "a..b", "has space", "UPPER", strings.Repeat("x", 200), "/lead", "trail/", "a//b", "a/./b", "semi;colon"} {
@@ -156,6 +158,7 @@ func TestBadInput(t *testing.T) {
 
 // --at picks the newest snapshot of main not newer than the time.
 func TestAt(t *testing.T) {
+	t.Parallel()
 	f := newFx(t, "btrfs", nil)
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -218,6 +221,7 @@ func (t *Twin) mustURI(tb testing.TB, name string) string {
 
 // Expired branches are deleted by the sweeper; protected ones are not.
 func TestTTL(t *testing.T) {
+	t.Parallel()
 	f := newFx(t, "btrfs", func(c *config.Config) { c.Snapshots.Keep = 1 })
 	ctx := context.Background()
 	e := f.create(alice, api.CreateBranchRequest{Name: "short", TTL: "2s"})

@@ -15,6 +15,7 @@ import (
 // half there; a new start leaves every branch ready or gone, and no volume
 // or process orphaned.
 func TestReconcileAfterCrash(t *testing.T) {
+	t.Parallel()
 	f := newFx(t, "btrfs", nil)
 	ctx := context.Background()
 	f.mainExec("CREATE TABLE t (x int); INSERT INTO t VALUES (1)")

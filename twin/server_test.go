@@ -14,6 +14,7 @@ import (
 // The socket API, end to end over a real unix socket (the caller is root,
 // identified by SO_PEERCRED).
 func TestSocketAPI(t *testing.T) {
+	t.Parallel()
 	f := newFx(t, "btrfs", nil)
 	ln, err := f.tw.Listen()
 	if err != nil {
@@ -118,6 +119,7 @@ func TestSocketAPI(t *testing.T) {
 // Creates, resets and deletes on different branches run in parallel; on the
 // same branch they are serialized.
 func TestConcurrency(t *testing.T) {
+	t.Parallel()
 	f := newFx(t, "btrfs", nil)
 	ctx := context.Background()
 	const n = 4

@@ -12,6 +12,7 @@ import (
 // A branch of a branch sees what its parent had when it was made, not what
 // the parent does afterwards; the parent keeps running throughout.
 func TestBranchOfBranch(t *testing.T) {
+	t.Parallel()
 	for _, drv := range []string{"btrfs", "copy"} {
 		t.Run(drv, func(t *testing.T) {
 			f := newFx(t, drv, nil)

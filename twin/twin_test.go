@@ -8,6 +8,7 @@ import (
 )
 
 func TestLifecycleAndIsolation(t *testing.T) {
+	t.Parallel()
 	f := newFx(t, "btrfs", nil)
 	ctx := context.Background()
 

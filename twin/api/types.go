@@ -25,6 +25,8 @@ type Branch struct {
 	Port          int        `json:"port"`
 	ConnectionURI string     `json:"connection_uri"`
 	ChangedBytes  int64      `json:"changed_bytes"`
+	// Error says why a branch is failed (reset it or delete it).
+	Error string `json:"error,omitempty"`
 }
 
 // Snapshot is one immutable generation of main (or of a branch, when a branch
