@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sys/unix"
 
 	"github.com/pgtwin/pgtwin/engine"
 	"github.com/pgtwin/pgtwin/engine/enginetest"
@@ -72,6 +74,7 @@ func TestBenchEngine(t *testing.T) {
 			if err != nil {
 				t.Fatalf("copy seed: %v: %s", err, out)
 			}
+			unix.Sync()
 			t.Logf("%s: seed copied in %s", s.drv, time.Since(t0).Round(time.Millisecond))
 			inst := f.start(origin)
 			c := connect(t, inst)
@@ -98,6 +101,9 @@ func TestBenchEngine(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// Start each run from a quiet disk: writeback left by the
+				// previous run (or the seed copy) is not this run's cost.
+				unix.Sync()
 				start := time.Now()
 				if err := f.e.Clone(ctx, snap, id); err != nil {
 					t.Fatal(err)
@@ -140,7 +146,12 @@ func TestBenchEngine(t *testing.T) {
 	}
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "clone-to-query (clone + start + connect + SELECT 1), median of N runs, PostgreSQL %s\n", fixtures["btrfs"].e.Version())
+	var load [3]float64
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Sscan(string(b), &load[0], &load[1], &load[2])
+	}
+	fmt.Fprintf(&b, "clone-to-query (clone + start + connect + SELECT 1), median of N runs, PostgreSQL %s, %d CPUs, load average at end %.1f %.1f %.1f\n",
+		fixtures["btrfs"].e.Version(), runtime.NumCPU(), load[0], load[1], load[2])
 	fmt.Fprintf(&b, "%-8s %6s %9s %3s %10s %10s %10s\n", "driver", "scale", "data", "N", "median", "clone", "start+q")
 	for _, s := range setups {
 		for _, scale := range scales {

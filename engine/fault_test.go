@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -51,6 +52,13 @@ func faultChild() int {
 		err = e.Snapshot(ctx, env("SRC"), env("ID"))
 	case "init":
 		err = e.InitVolume(ctx, env("ID"), engine.InitOptions{})
+	case "start":
+		// A daemon that starts an instance and then dies by kill -9.
+		port, _ := strconv.Atoi(env("PORT"))
+		if _, err = e.Start(ctx, env("ID"), engine.InstanceSpec{Port: port}); err == nil {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
 	default:
 		err = fmt.Errorf("unknown op %q", env("OP"))
 	}
@@ -192,4 +200,50 @@ func verify(t *testing.T, f *fixture, op, id string) {
 		}
 	}
 	delete(f.ports, inst.Port)
+}
+
+// TestAdoptAfterDaemonKill: an instance started by a daemon that then dies
+// by kill -9 keeps serving, and a new engine adopts and stops it.
+func TestAdoptAfterDaemonKill(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "btrfs", driverBase(t, "btrfs", 512<<20))
+	f.init("main")
+	port, err := f.e.AllocatePort(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), faultChildEnv+"=1", "PGTWIN_FAULT_DRIVER=btrfs", "PGTWIN_FAULT_ROOT="+f.root,
+		"PGTWIN_FAULT_DATADIR="+f.dataDir, "PGTWIN_FAULT_OP=start", "PGTWIN_FAULT_ID=main", "PGTWIN_FAULT_PORT="+strconv.Itoa(port))
+	if out, err := cmd.CombinedOutput(); !killedBySIGKILL(err) {
+		t.Fatalf("daemon child: want death by SIGKILL after start, got %v: %s", err, out)
+	}
+	e := f.open(nil)
+	inst, ok := e.Instance("main")
+	if !ok {
+		t.Fatal("instance did not survive the daemon's kill -9, or was not found")
+	}
+	if inst.Port != port {
+		t.Fatalf("adopted port %d, want %d", inst.Port, port)
+	}
+	adopted, err := e.Start(ctx, "main", engine.InstanceSpec{Port: port})
+	if err != nil || adopted.PID != inst.PID {
+		t.Fatalf("start after restart: %v (pid %d, running %d)", err, adopted.PID, inst.PID)
+	}
+	c := connect(t, inst)
+	if n := queryInt(t, c, "SELECT 1"); n != 1 {
+		t.Fatal("query")
+	}
+	c.Close(ctx)
+	// Not this process's child: Stop must find its end by polling.
+	if err := e.Stop(ctx, "main"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.Instance("main"); ok {
+		t.Fatal("instance still running after stop")
+	}
+	// Gone, or a zombie if this host's init does not reap orphans.
+	if st, err := os.ReadFile("/proc/" + strconv.Itoa(inst.PID) + "/stat"); err == nil && !strings.Contains(string(st), ") Z ") {
+		t.Fatalf("postmaster %d still runs after stop: %s", inst.PID, st)
+	}
 }

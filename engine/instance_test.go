@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -91,6 +92,19 @@ func TestInstanceLifecycle(t *testing.T) {
 	}
 	if _, ok := f.e.Instance("main"); ok {
 		t.Fatal("first engine still sees the instance the second stopped")
+	}
+
+	// A start that fails says why, from the server log, and leaves nothing
+	// running.
+	_, err = f.e.Start(ctx, "main", engine.InstanceSpec{Port: port, Settings: map[string]string{"shared_buffers": "lots"}})
+	if err == nil || !strings.Contains(err.Error(), "shared_buffers") {
+		t.Fatalf("start with a bad setting: got %v, want an error quoting the log", err)
+	}
+	if _, ok := f.e.Instance("main"); ok {
+		t.Fatal("instance running after a failed start")
+	}
+	if _, err = f.e.Start(ctx, "main", engine.InstanceSpec{Port: port, Settings: map[string]string{"port": "1"}}); err == nil {
+		t.Fatal("start accepted a managed setting")
 	}
 
 	if err := f.e.Destroy(ctx, "main"); err != nil {
