@@ -67,6 +67,10 @@ type Proxy struct {
 	cancel     context.CancelFunc
 	unwatch    func() bool // stops watching Start's ctx
 
+	// gate orders wakes after a stop made through SuspendIdle: sessions hold
+	// it shared while they wake the instance.
+	gate sync.RWMutex
+
 	wg         sync.WaitGroup // open sessions
 	active     atomic.Int64
 	lastActive atomic.Int64 // unix nanoseconds
@@ -210,6 +214,21 @@ func (p *Proxy) Active() int { return int(p.active.Load()) }
 // LastActive is when a client connection last began or ended (or when the
 // proxy started, if none has).
 func (p *Proxy) LastActive() time.Time { return time.Unix(0, p.lastActive.Load()) }
+
+// SuspendIdle runs stop (which stops the instance) if no client connection is
+// open and none began or ended within idle, and reports whether it ran.
+// Connections arriving meanwhile wait for stop to return before they wake
+// the instance, so none of them is cut by a stop that raced with it.
+func (p *Proxy) SuspendIdle(idle time.Duration, stop func() error) (bool, error) {
+	if !p.gate.TryLock() {
+		return false, nil // a client is waking the instance
+	}
+	defer p.gate.Unlock()
+	if p.Active() > 0 || time.Since(p.LastActive()) < idle {
+		return false, nil
+	}
+	return true, stop()
+}
 
 func (p *Proxy) acceptLoop(ln net.Listener) {
 	defer close(p.acceptDone)

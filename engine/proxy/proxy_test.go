@@ -261,3 +261,55 @@ func TestWakeTimeout(t *testing.T) {
 		t.Fatalf("psql: exit %d, stderr %q; want %q", r.code, r.stderr, want)
 	}
 }
+
+func TestSuspendIdle(t *testing.T) {
+	b := newBackend(t)
+	p := startProxy(t, b, proxy.Options{})
+	stop := func() error { b.stop(); return nil }
+
+	conn := connect(t, proxyURL(p, appRole, "disable"))
+	if ok, _ := p.SuspendIdle(0, stop); ok || !b.running() {
+		t.Fatal("suspended with a client connected")
+	}
+	conn.Close(context.Background())
+	eventually(t, "Active to reach 0", func() bool { return p.Active() == 0 })
+	if ok, _ := p.SuspendIdle(time.Hour, stop); ok || !b.running() {
+		t.Fatal("suspended before the idle time passed")
+	}
+	time.Sleep(20 * time.Millisecond)
+	if ok, err := p.SuspendIdle(10*time.Millisecond, stop); !ok || err != nil || b.running() {
+		t.Fatalf("idle backend not suspended: ran=%v err=%v running=%v", ok, err, b.running())
+	}
+
+	// A client arriving while a slow stop runs waits for it, then wakes the
+	// instance: its session is not cut by that stop.
+	if _, err := b.Wake(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stopping := make(chan struct{})
+	slowStop := func() error {
+		close(stopping)
+		time.Sleep(500 * time.Millisecond)
+		b.stop()
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() {
+		<-stopping
+		out, stderr, code := psql(t, p, appRole, "SELECT 'served' FROM pg_sleep(1)")
+		if code != 0 || out != "served" {
+			done <- errors.New("psql: " + out + " " + stderr)
+			return
+		}
+		done <- nil
+	}()
+	if ok, err := p.SuspendIdle(0, slowStop); !ok || err != nil {
+		t.Fatalf("suspend: ran=%v err=%v", ok, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("client during a stop: %v", err)
+	}
+	if !b.running() || b.starts.Load() != 3 {
+		t.Fatalf("after the racing client: running=%v starts=%d, want running after a third start", b.running(), b.starts.Load())
+	}
+}

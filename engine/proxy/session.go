@@ -73,7 +73,9 @@ func (p *Proxy) reach() (*net.UnixConn, error) {
 	var err error
 	for range 2 {
 		ctx, cancel := context.WithTimeout(p.ctx, p.opts.WakeTimeout)
+		p.gate.RLock()
 		path, werr := p.currentBackend().Wake(ctx)
+		p.gate.RUnlock()
 		timedOut := ctx.Err() == context.DeadlineExceeded
 		cancel()
 		if werr != nil {
