@@ -132,8 +132,8 @@ func New(opts Options) *Proxy {
 func (p *Proxy) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.started {
-		return fmt.Errorf("proxy %s: already started", p.opts.Addr)
+	if p.started || p.stopped {
+		return fmt.Errorf("proxy %s: already started or stopped (a Proxy runs once)", p.opts.Addr)
 	}
 	if p.backend == nil {
 		return fmt.Errorf("proxy %s: no backend", p.opts.Addr)
