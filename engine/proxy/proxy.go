@@ -21,7 +21,7 @@ var ErrAddrInUse = errors.New("address already in use")
 // Backend is what a proxy needs from whoever owns the instance.
 type Backend interface {
 	// Wake makes sure the instance runs and returns its unix socket path
-	// (…/.s.PGSQL.NNNN). Concurrent callers during one start must all wait
+	// (…/.s.PGSQL.NNNN) once it accepts connections. Concurrent callers during one start must all wait
 	// for that one start; NewWaker does that for a plain start function. A
 	// Wake that races with a stop must return once the instance runs again,
 	// not while it shuts down.
