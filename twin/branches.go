@@ -234,35 +234,30 @@ func (t *Twin) setupRole(ctx context.Context, inst *engine.Instance, rec *branch
 		return fmt.Errorf("connect to branch: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	role := pgx.Identifier{owner}.Sanitize()
-	pw := "'" + strings.ReplaceAll(verifier, "'", "''") + "'"
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)", owner).Scan(&exists); err != nil {
-		return fmt.Errorf("branch role: %w", err)
-	}
-	stmts := []string{"CREATE ROLE " + role + " LOGIN NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS CREATEDB PASSWORD " + pw + " IN ROLE " + ownerRole}
-	if exists {
-		stmts = []string{
-			"ALTER ROLE " + role + " LOGIN NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS CREATEDB PASSWORD " + pw,
-			"GRANT " + ownerRole + " TO " + role,
-		}
-	}
-	rows, err := conn.Query(ctx, "SELECT rolname FROM pg_authid WHERE rolpassword IS NOT NULL AND NOT rolsuper AND rolname <> $1", owner)
-	if err != nil {
-		return fmt.Errorf("branch role: %w", err)
-	}
-	others, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("branch role: %w", err)
-	}
-	for _, o := range others {
-		stmts = append(stmts, "ALTER ROLE "+pgx.Identifier{o}.Sanitize()+" PASSWORD NULL")
-	}
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			// The statement holds only a verifier, but keep it out of errors.
-			return fmt.Errorf("branch role %s: %w", owner, err)
-		}
+	// One round trip: a fresh clone's first statements are the slow part
+	// of making a branch.
+	lit := func(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }
+	const attrs = "LOGIN NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS CREATEDB"
+	sql := `DO $pgtwin$
+DECLARE r record;
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ` + lit(owner) + `) THEN
+    EXECUTE format('ALTER ROLE %I ` + attrs + ` PASSWORD %L', ` + lit(owner) + `, ` + lit(verifier) + `);
+    IF NOT pg_has_role(` + lit(owner) + `, ` + lit(ownerRole) + `, 'MEMBER') THEN
+      EXECUTE format('GRANT %I TO %I', ` + lit(ownerRole) + `, ` + lit(owner) + `);
+    END IF;
+  ELSE
+    EXECUTE format('CREATE ROLE %I ` + attrs + ` PASSWORD %L IN ROLE %I', ` + lit(owner) + `, ` + lit(verifier) + `, ` + lit(ownerRole) + `);
+  END IF;
+  FOR r IN SELECT rolname FROM pg_authid
+           WHERE rolpassword IS NOT NULL AND NOT rolsuper AND rolname <> ` + lit(owner) + ` LOOP
+    EXECUTE format('ALTER ROLE %I PASSWORD NULL', r.rolname);
+  END LOOP;
+END
+$pgtwin$`
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		// The statement holds only a verifier, but keep it out of errors.
+		return fmt.Errorf("branch role %s: %w", owner, err)
 	}
 	return nil
 }
