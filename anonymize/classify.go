@@ -89,14 +89,21 @@ func detect(t *Table, c *Column) *detection {
 	} else if textual(c.Base) && len(c.Samples) > 0 {
 		whole := map[string]int{}
 		embedded := map[string]int{}
-		for _, s := range c.Samples {
+		samples := c.Samples
+		if strings.HasPrefix(c.Base, "_") {
+			samples = nil
+			for _, s := range c.Samples {
+				samples = append(samples, arrayElements(s)...)
+			}
+		}
+		for _, s := range samples {
 			if k := valueKind(s); k != "" {
 				whole[k]++
 			} else if k := embeddedKind(s); k != "" {
 				embedded[k]++
 			}
 		}
-		n := len(c.Samples)
+		n := len(samples)
 		for _, k := range sortedKeys(whole) {
 			// A lone phone-shaped value in a column of codes is noise; a
 			// lone email or card number is not.
@@ -266,7 +273,7 @@ func defaultRule(c *Column, d *detection, unique bool) Rule {
 		return r("uuid")
 	case c.Base == "int2" || c.Base == "int4" || c.Base == "int8" || c.Base == "numeric" || c.Base == "float4" || c.Base == "float8":
 		return r("number")
-	case !textual(c.Base) || strings.HasPrefix(c.Base, "_"):
+	case !textual(c.Base) || c.Base == "_json" || c.Base == "_jsonb" || c.Base == "_xml" || c.Base == "xml":
 		return r("null")
 	}
 	switch d.kind {

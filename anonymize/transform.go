@@ -79,6 +79,14 @@ func newTransformer(r Rule, key []byte, ct ColumnType) (Transformer, error) {
 			t = fitLength{t: t, n: ct.Length}
 		}
 	}
+	if strings.HasPrefix(ct.Base, "_") {
+		switch t.(type) {
+		case nullT, constT, keepT:
+			// Whole-value transformers: the literal is replaced or kept as is.
+		default:
+			t = arrayT{t: t}
+		}
+	}
 	return t, nil
 }
 

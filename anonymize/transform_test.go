@@ -461,3 +461,24 @@ func TestFitLength(t *testing.T) {
 		t.Fatalf("varchar(12) address %q", out)
 	}
 }
+
+func TestArrayElementsMasked(t *testing.T) {
+	tr := mustT(t, rule("email"), testKey, ColumnType{Base: "_text"})
+	single := mustT(t, rule("email"), testKey, ColumnType{Base: "text"})
+	out := apply(t, tr, `{a@b.com,"x y@z.com",NULL,"",{"nested@q.io"}}`)
+	want := fmt.Sprintf(`{%s,%s,NULL,%s,{%s}}`, apply(t, single, "a@b.com"), apply(t, single, "x y@z.com"), apply(t, single, ""), apply(t, single, "nested@q.io"))
+	if out != want {
+		t.Fatalf("got  %s\nwant %s", out, want)
+	}
+	if got := arrayElements([]byte(`[0:1]={" a\"b",c\,d}`)); len(got) != 2 || string(got[0]) != ` a"b` || string(got[1]) != "c,d" {
+		t.Fatalf("elements: %q", got)
+	}
+	for _, bad := range []string{"{a,", "{a,}", `{"a}`, "a", "{a}x"} {
+		if _, _, err := tr.Append(nil, []byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+	if s := string(appendArrayElem(nil, []byte(`q"\ z`))); s != `"q\"\\ z"` {
+		t.Fatalf("quoting: %s", s)
+	}
+}

@@ -25,6 +25,7 @@ CREATE TABLE users (
     birth_date date,
     profile    jsonb NOT NULL DEFAULT '{}',
     notes      text,
+    alt_emails text[],
     active     boolean NOT NULL DEFAULT true,
     created_at timestamptz NOT NULL DEFAULT now()
 );
@@ -48,14 +49,15 @@ CREATE TABLE orders (
 `
 
 const maskData = `
-INSERT INTO users (email, full_name, phone, birth_date, profile, notes)
+INSERT INTO users (email, full_name, phone, birth_date, profile, notes, alt_emails)
 SELECT 'person' || i || '.' || (ARRAY['smith','jones','garcia','lee'])[1 + i % 4] || '@' || (ARRAY['gmail.com','yahoo.com','corp.io'])[1 + i % 3],
        (ARRAY['James','Mary','Ana','Wei','Olga'])[1 + i % 5] || ' ' || (ARRAY['Smith','Jones','Garcia','Lee'])[1 + i % 4] || i,
        '+1 (' || (200 + i % 700) || ') 555-' || lpad(i::text, 4, '0'),
        date '1960-01-01' + i * 41,
        jsonb_build_object('contact', jsonb_build_object('email', 'alt' || i || '@mail.example.net.com', 'phone', '+44 20 7946 ' || lpad(i::text, 4, '0')),
                           'prefs', jsonb_build_object('theme', 'dark', 'lang', 'en')),
-       CASE WHEN i % 3 = 0 THEN 'called back, reach at person' || i || '@gmail.com' WHEN i % 3 = 1 THEN 'VIP	customer\ with "quotes"' END
+       CASE WHEN i % 3 = 0 THEN 'called back, reach at person' || i || '@gmail.com' WHEN i % 3 = 1 THEN 'VIP	customer\ with "quotes"' END,
+       CASE WHEN i % 2 = 0 THEN ARRAY['work' || i || '@corp.io', NULL, 'home ' || i || '@mail.com'] END
 FROM generate_series(1, 300) i;
 INSERT INTO addresses (user_id, street, city, postcode)
 SELECT id, (id * 7 % 999) || ' Main St', (ARRAY['Springfield','Salem','Dover'])[1 + id % 3], lpad((id * 13 % 99999)::text, 5, '0') FROM users;
@@ -74,6 +76,7 @@ func maskRules(t *testing.T, complete bool) anonymize.Rules {
 		"public.users.email":        {"transform": "email"},
 		"public.users.full_name":    {"transform": "name", "unique": true},
 		"public.users.phone":        {"transform": "phone"},
+		"public.users.alt_emails":   {"transform": "email"},
 		"public.users.profile":      {"transform": "json", "paths": map[string]any{"contact.email": map[string]any{"transform": "email"}}},
 		"public.addresses.street":   {"transform": "address", "unique": true},
 		"public.addresses.city":     {"transform": "address", "part": "city"},
@@ -221,6 +224,9 @@ func TestMaskPlanCopyAndCheck(t *testing.T) {
 	}
 	if n := q(dst, "SELECT count(*) FROM users WHERE email NOT LIKE '%@example.___'"); n != 0 {
 		t.Errorf("%d masked emails are not at a reserved domain", n)
+	}
+	if s, d := q(src, "SELECT count(e) FROM users, unnest(alt_emails) e"), q(dst, "SELECT count(e) FROM users, unnest(alt_emails) e WHERE e LIKE '%@example.___'"); s == 0 || s != d {
+		t.Errorf("text[] of emails: %d source elements, %d masked ones", s, d)
 	}
 	if n := q(dst, "SELECT count(*) FROM users WHERE extract(year FROM birth_date) <> extract(year FROM date '1960-01-01' + id * 41)"); n != 0 {
 		t.Errorf("keep_year: %d birth dates changed year", n)
