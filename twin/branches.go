@@ -197,6 +197,10 @@ func (t *Twin) materialize(ctx context.Context, rec *branchRecord) error {
 		return fmt.Errorf("branch %s: snapshot %s is gone", rec.Name, rec.Snapshot)
 	}
 	td := time.Now()
+	if err := t.eng.Stop(ctx, id); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		return err
+	}
+	ts := time.Now()
 	if err := t.destroy(ctx, id); err != nil {
 		return err
 	}
@@ -213,7 +217,7 @@ func (t *Twin) materialize(ctx context.Context, rec *branchRecord) error {
 	if err := t.setupRole(ctx, inst, rec); err != nil {
 		return err
 	}
-	t.log.Debug().Str(logkey.Volume, id).Dur("destroy", tc.Sub(td)).Dur("clone", t0.Sub(tc)).Dur("start", t1.Sub(t0)).Dur("role", time.Since(t1)).Msg("branch materialized")
+	t.log.Debug().Str(logkey.Volume, id).Dur("stop", ts.Sub(td)).Dur("destroy", tc.Sub(ts)).Dur("clone", t0.Sub(tc)).Dur("start", t1.Sub(t0)).Dur("role", time.Since(t1)).Msg("branch materialized")
 	return nil
 }
 
