@@ -83,7 +83,16 @@ func (b *planBuilder) addTable(t *Table, rules Rules) {
 		b.idx[key] = st
 		b.cols = append(b.cols, st)
 		st.det = detect(t, c)
-		if r, ok := rules[key]; ok {
+		r, ok := rules[key]
+		if !ok && t.Parent != "" {
+			r, ok = rules[t.Parent+"."+c.Name]
+		}
+		if pk := t.Parent + "." + c.Name; t.Parent != "" && b.idx[pk] == nil {
+			// FKs name the partitioned parent; every partition shares its
+			// rule, so the first partition stands for it.
+			b.idx[pk] = st
+		}
+		if ok {
 			cp.Source = SourceConfig
 			if r.Transform == "keep" {
 				cp.Action = ActionKeep
@@ -140,6 +149,13 @@ func (b *planBuilder) unusedRules(cat *Catalog, rules Rules) {
 	tables := map[string]*Table{}
 	for i := range cat.Tables {
 		tables[cat.Tables[i].QualifiedName()] = &cat.Tables[i]
+	}
+	for i := range cat.Tables {
+		if p := cat.Tables[i].Parent; p != "" {
+			if _, ok := tables[p]; !ok {
+				tables[p] = &cat.Tables[i]
+			}
+		}
 	}
 	for _, key := range sortedKeys(rules) {
 		if _, ok := b.idx[key]; ok {

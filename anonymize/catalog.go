@@ -9,8 +9,12 @@ type Catalog struct {
 // Table is one table with its columns in attribute order (the order COPY
 // writes them in).
 type Table struct {
-	Schema      string       `json:"schema"`
-	Name        string       `json:"name"`
+	Schema string `json:"schema"`
+	Name   string `json:"name"`
+	// Parent is "schema.table" of the partitioned table this leaf partition
+	// belongs to (the root), empty otherwise. Rules on the parent's columns
+	// apply to every partition, and FKs to the parent resolve to them.
+	Parent      string       `json:"parent,omitempty"`
 	Columns     []Column     `json:"columns"`
 	Constraints []Constraint `json:"constraints,omitempty"`
 	ForeignKeys []ForeignKey `json:"foreign_keys,omitempty"`

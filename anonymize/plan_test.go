@@ -235,3 +235,29 @@ func TestPlanJSONRoundTrip(t *testing.T) {
 		t.Fatalf("plan changed through JSON:\n%s\nvs\n%s", back.String(), p.String())
 	}
 }
+
+// Rules name the partitioned table; the catalog lists its leaf partitions.
+func TestPlanPartitions(t *testing.T) {
+	part := func(name string) Table {
+		return Table{Schema: "public", Name: name, Parent: "public.events",
+			Columns: []Column{col("id", "int4"), col("email", "text")}}
+	}
+	cat := &Catalog{Tables: []Table{part("events_2025"), part("events_2026"),
+		{Schema: "public", Name: "notes", Columns: []Column{col("event_email", "text")},
+			ForeignKeys: []ForeignKey{{Name: "notes_fk", Columns: []string{"event_email"}, RefSchema: "public", RefTable: "events", RefColumns: []string{"email"}}}}}}
+	p, err := BuildPlan(cat, Rules{"public.events.email": rule("email")}, PolicyFail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range []string{"events_2025", "events_2026"} {
+		if cp := colPlan(t, p, tb, "email"); cp.Action != ActionMask || cp.Source != SourceConfig {
+			t.Errorf("%s.email: %s", tb, cp.Summary())
+		}
+	}
+	if cp := colPlan(t, p, "notes", "event_email"); cp.Source != SourceFK || cp.Rule.Transform != "email" {
+		t.Errorf("FK to the partitioned parent: %s", cp.Summary())
+	}
+	if len(p.Warnings) != 0 {
+		t.Errorf("warnings: %v", p.Warnings)
+	}
+}

@@ -29,7 +29,10 @@ const sampleTablesample = 50000
 // values of every column that can hold PII. Samples stay in memory; nothing
 // here logs or returns them in errors.
 func ReadCatalog(ctx context.Context, conn *pgx.Conn, filter Filter) (*anonymize.Catalog, error) {
-	rows, err := conn.Query(ctx, `SELECT c.oid, n.nspname, c.relname, c.reltuples::int8
+	rows, err := conn.Query(ctx, `SELECT c.oid, n.nspname, c.relname, c.reltuples::int8,
+			coalesce((SELECT pn.nspname || '.' || pc.relname FROM pg_catalog.pg_class pc
+				JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+				WHERE c.relispartition AND pc.oid = pg_catalog.pg_partition_root(c.oid)), '')
 		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind = 'r' AND c.relpersistence <> 't'
 			AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
@@ -44,10 +47,11 @@ func ReadCatalog(ctx context.Context, conn *pgx.Conn, filter Filter) (*anonymize
 		schema string
 		name   string
 		tuples int64
+		parent string
 	}
 	rels, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (rel, error) {
 		var x rel
-		return x, r.Scan(&x.oid, &x.schema, &x.name, &x.tuples)
+		return x, r.Scan(&x.oid, &x.schema, &x.name, &x.tuples, &x.parent)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read catalog: list tables: %w", err)
@@ -57,7 +61,7 @@ func ReadCatalog(ctx context.Context, conn *pgx.Conn, filter Filter) (*anonymize
 		if !filter.Includes(r.schema, r.name) {
 			continue
 		}
-		t := anonymize.Table{Schema: r.schema, Name: r.name}
+		t := anonymize.Table{Schema: r.schema, Name: r.name, Parent: r.parent}
 		if err := readColumns(ctx, conn, r.oid, &t); err != nil {
 			return nil, fmt.Errorf("read catalog: %s.%s: %w", r.schema, r.name, err)
 		}

@@ -320,3 +320,49 @@ func findColumn(t *testing.T, tab *anonymize.Table, name string) *anonymize.Colu
 	t.Fatalf("table %s has no column %s", tab.Name, name)
 	return nil
 }
+
+// Leaf partitions carry their root, so rules on the partitioned table apply
+// to them; domains are described by their base type.
+func TestReadCatalogPartitionsAndDomains(t *testing.T) {
+	ctx := context.Background()
+	pg := pgtest.Start(t, pgtest.Options{Databases: []string{"src"}})
+	pg.Exec(t, "src", `
+CREATE DOMAIN email_address AS varchar(80) NOT NULL CHECK (VALUE LIKE '%@%');
+CREATE TABLE events (id int, contact email_address, at date, n numeric(8,3), g text GENERATED ALWAYS AS (upper(contact)) STORED) PARTITION BY RANGE (at);
+CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE UNIQUE INDEX events_2025_lower ON events_2025 (lower(contact::text), id);
+INSERT INTO events (id, contact, at, n) SELECT i, 'p' || i || '@corp.io', date '2025-06-01' + i, i / 7.0 FROM generate_series(1, 400) i;
+`)
+	cat, err := ReadCatalog(ctx, pg.Connect(t, "src"), Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cat.Tables) != 2 {
+		t.Fatalf("tables: %+v", cat.Tables)
+	}
+	for _, tb := range cat.Tables {
+		if tb.Parent != "public.events" || len(tb.Columns) != 4 {
+			t.Fatalf("%s: parent %q, %d columns (generated column must be left out)", tb.Name, tb.Parent, len(tb.Columns))
+		}
+		c := findColumn(t, &tb, "contact")
+		if c.Base != "varchar" || c.ColumnType().Length != 80 || !c.NotNull || len(c.Samples) == 0 {
+			t.Fatalf("domain column: %+v", c)
+		}
+	}
+	if cons := findTable(t, cat, "events_2025").Constraints; len(cons) != 1 || cons[0].Kind != "unique index" || strings.Join(cons[0].Columns, ",") != "id" {
+		t.Fatalf("expression unique index: %+v", cons)
+	}
+	rules, err := anonymize.ParseRules(map[string]map[string]any{"public.events.contact": {"transform": "email"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := anonymize.BuildPlan(cat, rules, anonymize.PolicyFail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Unclassified()) != 0 || !strings.Contains(plan.String(), "contact  email_address") {
+		t.Fatalf("plan:\n%s", plan)
+	}
+	t.Logf("plan:\n%s", plan)
+}
