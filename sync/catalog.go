@@ -179,17 +179,32 @@ func sampleTable(ctx context.Context, conn *pgx.Conn, t *anonymize.Table, tuples
 		return nil
 	}
 	from := " FROM ONLY " + pgx.Identifier{t.Schema, t.Name}.Sanitize()
+	limit := fmt.Sprintf(" LIMIT %d", CatalogSampleRows)
 	if tuples > sampleTablesample {
 		pct := float64(CatalogSampleRows) * 20 * 100 / float64(tuples)
-		from += fmt.Sprintf(" TABLESAMPLE SYSTEM (%.6f)", min(pct, 100))
+		n, err := sampleRows(ctx, conn, t, idx, "SELECT "+strings.Join(exprs, ", ")+from+
+			fmt.Sprintf(" TABLESAMPLE SYSTEM (%.6f)", min(pct, 100))+limit)
+		if err != nil || n >= CatalogSampleRows/2 {
+			return err
+		}
+		// Too few pages drawn: fall back to the first rows.
+		for i := range idx {
+			t.Columns[idx[i]].Samples = nil
+		}
 	}
-	rows, err := conn.Query(ctx, "SELECT "+strings.Join(exprs, ", ")+from+fmt.Sprintf(" LIMIT %d", CatalogSampleRows),
-		pgx.QueryResultFormats{pgx.TextFormatCode})
+	_, err := sampleRows(ctx, conn, t, idx, "SELECT "+strings.Join(exprs, ", ")+from+limit)
+	return err
+}
+
+func sampleRows(ctx context.Context, conn *pgx.Conn, t *anonymize.Table, idx []int, q string) (int, error) {
+	rows, err := conn.Query(ctx, q, pgx.QueryResultFormats{pgx.TextFormatCode})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer rows.Close()
+	n := 0
 	for rows.Next() {
+		n++
 		for k, v := range rows.RawValues() {
 			if v != nil {
 				c := &t.Columns[idx[k]]
@@ -197,5 +212,5 @@ func sampleTable(ctx context.Context, conn *pgx.Conn, t *anonymize.Table, tuples
 			}
 		}
 	}
-	return rows.Err()
+	return n, rows.Err()
 }

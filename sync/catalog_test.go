@@ -333,14 +333,21 @@ CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO (
 CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 CREATE UNIQUE INDEX events_2025_lower ON events_2025 (lower(contact::text), id);
 INSERT INTO events (id, contact, at, n) SELECT i, 'p' || i || '@corp.io', date '2025-06-01' + i, i / 7.0 FROM generate_series(1, 400) i;
+CREATE TABLE big AS SELECT i, 'u' || i || '@corp.io' AS email FROM generate_series(1, 120000) i;
+ANALYZE big;
 `)
 	cat, err := ReadCatalog(ctx, pg.Connect(t, "src"), Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cat.Tables) != 2 {
+	if len(cat.Tables) != 3 {
 		t.Fatalf("tables: %+v", cat.Tables)
 	}
+	// A big table is sampled with TABLESAMPLE, still CatalogSampleRows values.
+	if c := findColumn(t, findTable(t, cat, "big"), "email"); len(c.Samples) != CatalogSampleRows {
+		t.Fatalf("big.email: %d samples", len(c.Samples))
+	}
+	cat.Tables = cat.Tables[1:]
 	for _, tb := range cat.Tables {
 		if tb.Parent != "public.events" || len(tb.Columns) != 4 {
 			t.Fatalf("%s: parent %q, %d columns (generated column must be left out)", tb.Name, tb.Parent, len(tb.Columns))
