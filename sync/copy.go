@@ -72,8 +72,13 @@ func (t *table) adoptColumnOrder() error {
 	return nil
 }
 
+// copyOut reads the table itself: COPY of a table never includes child
+// tables' or partitions' rows, and skips the executor a SELECT would need.
 func (t *table) copyOut() string {
-	return "COPY (SELECT " + t.columnList() + " FROM ONLY " + t.qname + ") TO STDOUT"
+	if len(t.columns) == 0 {
+		return "COPY (SELECT FROM ONLY " + t.qname + ") TO STDOUT"
+	}
+	return "COPY " + t.qname + " (" + t.columnList() + ") TO STDOUT"
 }
 
 func (t *table) copyIn() string {

@@ -105,6 +105,7 @@ FROM generate_series(1, %[1]d * 3) i;`, n))
 	durA := time.Since(startA)
 	close(stop)
 	time.Sleep(30 * time.Millisecond)
+	steps[StepDone] = startA.Add(durA)
 	st := p.Stats()
 
 	// (b) pg_dump -Fd -j 4 + pg_restore -j 4, no masking.

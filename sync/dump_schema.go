@@ -89,7 +89,49 @@ func (r *run) restorePostData(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return r.restore(ctx, "post-data", list, "--jobs="+strconv.Itoa(r.d.Parallel))
+	if err := r.restore(ctx, "post-data", list, "--jobs="+strconv.Itoa(r.d.Parallel)); err != nil {
+		return err
+	}
+	return r.refreshMatviews(ctx)
+}
+
+// refreshMatviews fills the materialized views, which a schema-only dump
+// leaves unpopulated, from the twin's (masked) rows. One may read another,
+// so what fails for want of an unpopulated one is tried again next round.
+func (r *run) refreshMatviews(ctx context.Context) error {
+	rows, err := r.tgtConn.Query(ctx, `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'm' AND NOT c.relispopulated ORDER BY c.oid`)
+	if err != nil {
+		return fmt.Errorf("list materialized views: %w", err)
+	}
+	pending, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("list materialized views: %w", err)
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	if _, err := r.tgtConn.Exec(ctx, "SET ROLE "+pgx.Identifier{r.tgt.Owner}.Sanitize()); err != nil {
+		return fmt.Errorf("refresh materialized views: %w", err)
+	}
+	defer r.tgtConn.Exec(context.Background(), "RESET ROLE")
+	for len(pending) > 0 {
+		var again []string
+		var lastErr error
+		for _, mv := range pending {
+			if _, err := r.tgtConn.Exec(ctx, "REFRESH MATERIALIZED VIEW "+mv); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				again, lastErr = append(again, mv), fmt.Errorf("refresh materialized view %s: %w", mv, redact(err))
+			}
+		}
+		if len(again) == len(pending) {
+			return lastErr
+		}
+		pending = again
+	}
+	return nil
 }
 
 func (r *run) restore(ctx context.Context, section, list string, extra ...string) error {

@@ -64,6 +64,8 @@ CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.updated_
 CREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION touch();
 CREATE VIEW customer_totals AS
 	SELECT c.id, c.email, sum(o.total) AS total FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.id, c.email;
+CREATE MATERIALIZED VIEW order_stats AS SELECT status, count(*) AS n FROM orders GROUP BY status;
+CREATE MATERIALIZED VIEW order_stats_total AS SELECT sum(n) AS n FROM order_stats;
 CREATE SCHEMA audit;
 CREATE TABLE audit.events (id bigserial PRIMARY KEY, payload text);
 `
@@ -87,6 +89,8 @@ FROM generate_series(1, %[1]d * 5) i;
 INSERT INTO payments (order_id, card_number, amount, meta)
 SELECT i, '4111 1111 ' || lpad(i::text, 8, '0'), (i * 1.37)::numeric(12,2), '{"via": "card"}' FROM generate_series(1, %[1]d * 5) i;
 INSERT INTO audit.events (payload) SELECT 'event ' || i FROM generate_series(1, 100) i;
+REFRESH MATERIALIZED VIEW order_stats;
+REFRESH MATERIALIZED VIEW order_stats_total;
 ANALYZE;
 `, customers))
 }
@@ -287,6 +291,9 @@ func TestDumpSyncDemoSchema(t *testing.T) {
 	}
 	if n := query[int64](t, tgtCluster, "SELECT count(*) FROM customer_totals"); n == 0 {
 		t.Error("view customer_totals returns no rows")
+	}
+	if n := query[int64](t, tgtCluster, "SELECT n FROM order_stats_total"); n != 10000 {
+		t.Errorf("materialized views not refreshed from the twin's rows: order_stats_total = %d, want 10000", n)
 	}
 
 	// Owned by the owner role: every relation, type and function of ours.
