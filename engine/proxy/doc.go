@@ -16,7 +16,8 @@
 //
 // The proxy refuses to carry a login as the instance's superuser role
 // (Options.RefuseUser): the daemon reaches instances over the unix socket with
-// peer authentication, so anything it relays would be trusted as the daemon.
+// peer authentication mapped to that role, so a superuser login it relayed
+// would be let in without a password.
 //
 // It must not know branches, the daemon, or how instances are started and
 // stored: it is given a listen address and a Backend that returns the unix
