@@ -171,7 +171,7 @@ func (r *run) copyAll(ctx context.Context, tables []*table) error {
 			r.coord.release()
 		}
 	}
-	for range min(r.d.Parallel, len(tables)) {
+	for range min(r.parallel, len(tables)) {
 		wg.Go(func() {
 			w := &worker{r: r}
 			defer w.close()

@@ -128,13 +128,14 @@ func (d *Dumper) Run(ctx context.Context, tgt Target, p *Progress) (err error) {
 	if tgt.Owner == "" {
 		tgt.Owner = DefaultOwner
 	}
-	if d.Parallel <= 0 {
-		d.Parallel = 4
+	parallel := d.Parallel
+	if parallel <= 0 {
+		parallel = 4
 	}
 	start := time.Now()
 	p.begin(start)
 	log := d.Log.With().Str(logkey.Component, "sync").Logger()
-	r := &run{d: d, tgt: tgt, p: p, log: log}
+	r := &run{d: d, tgt: tgt, p: p, log: log, parallel: parallel}
 	defer r.close()
 
 	step := StepConnect
@@ -216,6 +217,7 @@ type run struct {
 	p   *Progress
 	log zerolog.Logger
 
+	parallel   int
 	binDir     string
 	srcVersion int
 	src        *pgx.Conn // plain session: plan, sequences

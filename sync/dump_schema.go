@@ -89,7 +89,7 @@ func (r *run) restorePostData(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.restore(ctx, "post-data", list, "--jobs="+strconv.Itoa(r.d.Parallel)); err != nil {
+	if err := r.restore(ctx, "post-data", list, "--jobs="+strconv.Itoa(r.parallel)); err != nil {
 		return err
 	}
 	return r.refreshMatviews(ctx)

@@ -375,6 +375,20 @@ func TestDumpSyncPlanFailureCopiesNothing(t *testing.T) {
 		t.Errorf("the twin got %d relations after the masker refused a table", n)
 	}
 
+	// include_schemas: only audit's tables are created and filled.
+	only, onlyTgt := newTarget(t)
+	d.Plan = plan(hashMasker{})
+	d.Selection = Selection{IncludeSchemas: []string{"audit"}}
+	if err := d.Run(context.Background(), onlyTgt, nil); err != nil {
+		t.Fatalf("Run with include_schemas: %v", err)
+	}
+	if n := query[int64](t, only, "SELECT count(*) FROM audit.events"); n != 100 {
+		t.Errorf("audit.events has %d rows, want 100", n)
+	}
+	if n := query[int64](t, only, "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"); n != 0 {
+		t.Errorf("%d relations of schema public synced though include_schemas is [audit]", n)
+	}
+
 	// No plan at all is refused.
 	d.Plan = nil
 	if err := d.Run(context.Background(), tgt, nil); err == nil || !strings.Contains(err.Error(), "masking plan") {
