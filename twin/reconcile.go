@@ -28,11 +28,12 @@ func (t *Twin) reconcile(ctx context.Context) error {
 	}
 	t.mu.Lock()
 	t.main = m
-	for i := range snaps {
-		t.snaps[snaps[i].ID] = &snaps[i]
+	// Each record gets its own copy: the slices are sorted below.
+	for _, s := range snaps {
+		t.snaps[s.ID] = &s
 	}
-	for i := range branches {
-		t.branches[branches[i].Name] = &branches[i]
+	for _, b := range branches {
+		t.branches[b.Name] = &b
 	}
 	t.mu.Unlock()
 

@@ -35,6 +35,10 @@ func TestReconcileAfterCrash(t *testing.T) {
 	del := f.create(alice, api.CreateBranchRequest{Name: "del"})
 	kid := f.create(alice, api.CreateBranchRequest{Name: "ok/kid", Parent: "ok"})
 
+	ids := map[string]string{}
+	for _, n := range []string{"ok", "reset/gone", "reset/there", "ok/kid"} {
+		ids[n] = f.record(n).ID
+	}
 	// The crash: the daemon stops; instances keep running.
 	f.tw.Stop()
 	tw, eng := f.tw, f.eng
@@ -122,6 +126,11 @@ func TestReconcileAfterCrash(t *testing.T) {
 	}
 	if len(list) != 4 {
 		t.Fatalf("branches after reconcile: %+v", list)
+	}
+	for n, id := range ids {
+		if got := f.record(n).ID; got != id {
+			t.Errorf("branch %s has volume %s after reconcile, was %s", n, got, id)
+		}
 	}
 	for _, b := range []api.Branch{ok, r1, r2, kid} {
 		if names[b.Name].Port != b.Port || names[b.Name].ConnectionURI != b.ConnectionURI {
