@@ -31,6 +31,7 @@ func TestBenchDumpSync(t *testing.T) {
 	ctx := context.Background()
 	settings := map[string]string{"shared_buffers": "256MB", "max_wal_size": "4GB", "checkpoint_timeout": "30min"}
 	src := pgtest.Start(t, pgtest.Options{Databases: []string{"app"}, Settings: settings})
+	src.Exec(t, "postgres", "CREATE ROLE app_reader NOLOGIN")
 	src.Exec(t, "app", demoSchema)
 	start := time.Now()
 	src.Exec(t, "app", fmt.Sprintf(`

@@ -55,6 +55,9 @@ func (r *run) restorePreData(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := r.createPolicyRoles(ctx); err != nil {
+		return err
+	}
 	existing, err := r.targetSchemas(ctx)
 	if err != nil {
 		return err
@@ -257,6 +260,35 @@ func (r *run) createExtensions(ctx context.Context) (missing []string, err error
 		}
 	}
 	return missing, nil
+}
+
+// createPolicyRoles creates, as NOLOGIN roles, the roles the source's row
+// security policies name, so CREATE POLICY ... TO role restores. They can do
+// nothing but exist; the twin's users are its branch roles.
+func (r *run) createPolicyRoles(ctx context.Context) error {
+	rows, err := r.src.Query(ctx, `SELECT DISTINCT a.rolname::text FROM pg_catalog.pg_policy p
+		CROSS JOIN LATERAL unnest(p.polroles) AS u(oid) JOIN pg_catalog.pg_roles a ON a.oid = u.oid ORDER BY 1`)
+	if err != nil {
+		return fmt.Errorf("source policy roles: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("source policy roles: %w", err)
+	}
+	for _, n := range names {
+		var exists bool
+		if err := r.tgtConn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)", n).Scan(&exists); err != nil {
+			return fmt.Errorf("target roles: %w", err)
+		}
+		if exists {
+			continue
+		}
+		if _, err := r.tgtConn.Exec(ctx, "CREATE ROLE "+pgx.Identifier{n}.Sanitize()+" NOLOGIN"); err != nil {
+			return fmt.Errorf("create role %s for the source's policies: %w", n, err)
+		}
+		r.log.Info().Str("role", n).Msg("created NOLOGIN role named by a row security policy")
+	}
+	return nil
 }
 
 // syncSequences sets every target sequence to the source's value. Read after

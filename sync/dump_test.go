@@ -66,6 +66,8 @@ CREATE VIEW customer_totals AS
 	SELECT c.id, c.email, sum(o.total) AS total FROM customers c JOIN orders o ON o.customer_id = c.id GROUP BY c.id, c.email;
 CREATE MATERIALIZED VIEW order_stats AS SELECT status, count(*) AS n FROM orders GROUP BY status;
 CREATE MATERIALIZED VIEW order_stats_total AS SELECT sum(n) AS n FROM order_stats;
+ALTER TABLE orders ENABLE ROW LEVEL SECURITY;
+CREATE POLICY orders_read ON orders FOR SELECT TO app_reader USING (status = 'paid');
 CREATE SCHEMA audit;
 CREATE TABLE audit.events (id bigserial PRIMARY KEY, payload text);
 `
@@ -108,6 +110,7 @@ func newTarget(t *testing.T) (*pgtest.Cluster, Target) {
 func newSource(t *testing.T, customers int) *pgtest.Cluster {
 	t.Helper()
 	c := pgtest.Start(t, pgtest.Options{Databases: []string{"app"}})
+	c.Exec(t, "postgres", "CREATE ROLE app_reader NOLOGIN")
 	c.Exec(t, "app", demoSchema)
 	if customers > 0 {
 		fillDemo(t, c, customers)
@@ -284,6 +287,7 @@ func TestDumpSyncDemoSchema(t *testing.T) {
 		"trigger orders_touch":      "SELECT count(*) FROM pg_trigger WHERE tgname = 'orders_touch'",
 		"view customer_totals":      "SELECT count(*) FROM pg_views WHERE viewname = 'customer_totals'",
 		"citext extension":          "SELECT count(*) FROM pg_extension WHERE extname = 'citext'",
+		"policy orders_read":        "SELECT count(*) FROM pg_policies WHERE policyname = 'orders_read' AND roles = '{app_reader}'",
 	} {
 		if n := query[int64](t, tgtCluster, q); n != 1 {
 			t.Errorf("%s: found %d, want 1", what, n)

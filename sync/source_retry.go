@@ -107,7 +107,7 @@ func retriable(err error) bool {
 
 func isClosedConn(err error) bool {
 	// pgconn reports use of a connection it closed after an I/O error this way.
-	return err != nil && (err.Error() == "conn closed" || errors.Is(err, net.ErrClosed))
+	return errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, net.ErrClosed)
 }
 
 // connectSource opens a source connection, retrying connection faults.
