@@ -106,6 +106,7 @@ type Checker struct {
 	detectors []Detector
 	seed      maphash.Seed
 	exact     map[uint64]struct{}
+	ignore    map[string]bool // schema.table.column
 }
 
 // minExact: shorter sampled values ("NY", "42") appear in masked data by
@@ -125,12 +126,38 @@ func NewChecker(detectors []Detector, exactValues [][]byte) *Checker {
 	return c
 }
 
+// Ignore stops the checker reporting a column: one the config explicitly
+// keeps (a support address, a company phone) is not a leak.
+func (c *Checker) Ignore(schema, table, column string) {
+	if c.ignore == nil {
+		c.ignore = map[string]bool{}
+	}
+	c.ignore[schema+"."+table+"."+column] = true
+}
+
+// Checker is the leak checker `pgtwin mask check` uses: LeakDetectors, the
+// plan's sampled values, and the columns the config keeps ignored.
+func (p *Plan) Checker(key []byte) *Checker {
+	c := NewChecker(LeakDetectors(), p.SampledValues(key))
+	for _, t := range p.Tables {
+		for _, cp := range t.Columns {
+			if cp.Action == ActionKeep && cp.Source == SourceConfig {
+				c.Ignore(t.Schema, t.Name, cp.Column)
+			}
+		}
+	}
+	return c
+}
+
 // ExactCount is how many distinct exact values the checker holds.
 func (c *Checker) ExactCount() int { return len(c.exact) }
 
 // Check looks at one value of schema.table.column (text form) and returns a
 // Finding if it contains a sampled source value or PII a detector finds.
 func (c *Checker) Check(schema, table, column string, value []byte) *Finding {
+	if c.ignore[schema+"."+table+"."+column] {
+		return nil
+	}
 	kind, match := c.check(value, true)
 	if kind == "" {
 		return nil

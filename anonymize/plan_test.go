@@ -261,3 +261,17 @@ func TestPlanPartitions(t *testing.T) {
 		t.Errorf("warnings: %v", p.Warnings)
 	}
 }
+
+func TestPlanCheckerIgnoresKeptColumns(t *testing.T) {
+	p, err := BuildPlan(shopCatalog(), Rules{"public.users.email": rule("email"), "public.users.nick": rule("keep")}, PolicyFail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Checker(testKey)
+	if f := c.Check("public", "users", "nick", []byte("help@shop.com")); f != nil {
+		t.Fatalf("kept column reported: %s", f)
+	}
+	if f := c.Check("public", "users", "email", []byte("a@b.com")); f == nil || f.Detector != "exact source value" {
+		t.Fatalf("masked column not checked: %v", f)
+	}
+}

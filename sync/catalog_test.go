@@ -233,7 +233,7 @@ func TestMaskPlanCopyAndCheck(t *testing.T) {
 	}
 
 	// mask check: nothing in the masked copy...
-	checker := anonymize.NewChecker(anonymize.LeakDetectors(), plan.SampledValues(key))
+	checker := plan.Checker(key)
 	if checker.ExactCount() < CatalogSampleRows {
 		t.Fatalf("checker holds %d exact values", checker.ExactCount())
 	}
