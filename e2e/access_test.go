@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/pgtwin/pgtwin/twin/api"
 )
 
 // TestTwoUsers: each OS user sees and changes only their own branches; root
@@ -16,6 +18,9 @@ func TestTwoUsers(t *testing.T) {
 	d.mainExec(t, "CREATE TABLE shared (id int); INSERT INTO shared VALUES (1)")
 	d.snapshot(t)
 
+	if st := decode[api.Status](t, d.must(alice, "status", "-o", "json")); st.CallerUser != "e2ealice" || st.CallerIsAdmin {
+		t.Errorf("status as alice: caller %q admin %v, want e2ealice and not admin", st.CallerUser, st.CallerIsAdmin)
+	}
 	a := d.create(t, alice, "alice/work")
 	b := d.create(t, bob, "bob/work")
 	if a.Owner != "e2ealice" || b.Owner != "e2ebob" {

@@ -184,11 +184,16 @@ func (d *daemon) verifyConsistent(t *testing.T, when string) {
 	if testing.Verbose() {
 		t.Logf("%s: %d branches, ports %v, %d postmasters, volumes in %s: %v", when, len(bs), wantPorts, len(pms), root, vols)
 	}
+	onVolume := map[string]int{}
 	for _, p := range pms {
 		vol := filepath.Base(filepath.Dir(p.pgdata))
 		if filepath.Dir(filepath.Dir(p.pgdata)) != root || !slices.Contains(vols, vol) {
 			t.Errorf("%s: postmaster %d runs on %s, not on a volume of %s", when, p.pid, p.pgdata, root)
 		}
+		if other, dup := onVolume[vol]; dup {
+			t.Errorf("%s: postmasters %d and %d both run on volume %s", when, other, p.pid, vol)
+		}
+		onVolume[vol] = p.pid
 	}
 }
 
