@@ -31,7 +31,9 @@ func (t *Twin) Status(ctx context.Context, c Caller) api.Status {
 		case api.StateSuspended:
 			st.Suspended++
 		case stateReady:
-			st.Running++
+			if _, ok := t.eng.Instance(b.ID); ok {
+				st.Running++
+			}
 		}
 	}
 	for _, s := range t.snaps {

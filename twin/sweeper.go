@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/pgtwin/pgtwin/engine"
 	"github.com/pgtwin/pgtwin/internal/logkey"
 )
 
@@ -42,6 +43,48 @@ func (t *Twin) sweep(ctx context.Context) {
 		}
 	}
 	t.pruneSnapshots(ctx)
+	t.revive(ctx)
+}
+
+// revive restarts branches that should run and do not (a postmaster that
+// crashed or was killed), on their ports, so their URLs keep working.
+func (t *Twin) revive(ctx context.Context) {
+	t.mu.Lock()
+	var names []string
+	for _, b := range t.branches {
+		if b.State == stateReady {
+			if _, ok := t.eng.Instance(b.ID); !ok {
+				names = append(names, b.Name)
+			}
+		}
+	}
+	t.mu.Unlock()
+	for _, name := range names {
+		if ctx.Err() != nil {
+			return
+		}
+		rec, unlock := t.lockBranch(name)
+		if rec == nil {
+			unlock()
+			continue
+		}
+		t.mu.Lock()
+		id, port, state := rec.ID, rec.Port, rec.State
+		t.mu.Unlock()
+		if _, ok := t.eng.Instance(id); ok || state != stateReady {
+			unlock()
+			continue
+		}
+		_, err := t.eng.Start(ctx, id, engine.InstanceSpec{Port: port, Settings: t.cfg.Branches.Settings})
+		unlock()
+		if err != nil {
+			if ctx.Err() == nil {
+				t.log.Error().Err(err).Str(logkey.Branch, name).Msg("branch is not running and could not be restarted")
+			}
+			continue
+		}
+		t.log.Warn().Str(logkey.Branch, name).Int(logkey.Port, port).Msg("branch was not running; restarted")
+	}
 }
 
 func (t *Twin) expire(ctx context.Context, name string) error {

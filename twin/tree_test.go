@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgtwin/pgtwin/twin/api"
 )
 
@@ -100,5 +102,28 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting: %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A branch whose postmaster dies is restarted by the sweeper on its port.
+func TestRevive(t *testing.T) {
+	t.Parallel()
+	f := newFx(t, "btrfs", nil)
+	ctx := context.Background()
+	b := f.create(alice, api.CreateBranchRequest{Name: "crashy"})
+	id := f.record("crashy").ID
+	if err := f.eng.Stop(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "branch restarted and its URL working", func() bool {
+		c, err := pgx.Connect(ctx, b.ConnectionURI)
+		if err != nil {
+			return false
+		}
+		c.Close(ctx)
+		return true
+	})
+	if st := f.tw.Status(ctx, alice); st.Running != 1 || st.Branches != 1 {
+		t.Fatalf("status counts %+v", st)
 	}
 }
