@@ -62,7 +62,8 @@ func plural(n int, one, many string) string {
 // means no sign of PII.
 func detect(t *Table, c *Column) *detection {
 	d := &detection{}
-	if k, why := nameKind(t.Name, c.Name); k != "" && kindFits(k, c.Base) {
+	if k, why := nameKind(t.Name, c.Name); k != "" && kindFits(k, c.Base) && !surrogateKey(c) &&
+		!(k == KindLocation && !textual(c.Base) && !latLng(c.Name)) {
 		d.kind = k
 		d.reasons = append(d.reasons, why)
 	}
@@ -350,4 +351,27 @@ func identKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// surrogateKey: phone_id integer, email_id uuid are references, not PII.
+func surrogateKey(c *Column) bool {
+	n := strings.ToLower(c.Name)
+	if !(strings.HasSuffix(n, "_id") || strings.HasSuffix(n, "_ids") || strings.HasSuffix(n, "id") && len(n) > 2 && n[len(n)-3] == '_') {
+		return false
+	}
+	switch strings.TrimPrefix(c.Base, "_") {
+	case "int2", "int4", "int8", "uuid", "numeric":
+		return true
+	}
+	return false
+}
+
+func latLng(name string) bool {
+	for _, t := range strings.FieldsFunc(strings.ToLower(name), func(r rune) bool { return r == '_' }) {
+		switch t {
+		case "lat", "lng", "lon", "latitude", "longitude":
+			return true
+		}
+	}
+	return false
 }

@@ -53,7 +53,7 @@ func nameKind(table, col string) (kind, reason string) {
 	case has("phone", "mobile", "cell", "tel", "telephone", "fax", "msisdn") || strings.Contains(n, "phone"):
 		return KindPhone, "name looks like a phone number"
 	case has("ssn", "passport", "nin", "tin", "sin") || strings.Contains(n, "social_security") || strings.Contains(n, "national_id") ||
-		strings.Contains(n, "tax_id") || strings.Contains(n, "license") || strings.Contains(n, "licence"):
+		strings.Contains(n, "tax_id") || (strings.Contains(n, "driv") && (strings.Contains(n, "license") || strings.Contains(n, "licence"))):
 		return KindNationalID, "name looks like a national id"
 	case has("iban", "bic") || strings.Contains(n, "bank_account") || strings.Contains(n, "account_number"):
 		return KindIBAN, "name looks like a bank account"

@@ -275,3 +275,24 @@ func TestPlanCheckerIgnoresKeptColumns(t *testing.T) {
 		t.Fatalf("masked column not checked: %v", f)
 	}
 }
+
+func TestDetectByNameAndType(t *testing.T) {
+	tab := &Table{Schema: "public", Name: "customers"}
+	for _, c := range []struct {
+		col, base string
+		pii       bool
+	}{
+		{"phone_id", "int8", false}, {"location_id", "int4", false}, {"latitude", "float8", true},
+		{"email_verified", "bool", false}, {"license_key", "text", false}, {"drivers_license", "text", true},
+		{"birth_date", "date", true}, {"created_at", "timestamptz", false}, {"name", "text", true},
+		{"ssn", "int8", true}, {"client_ip", "inet", true}, {"status", "text", false},
+	} {
+		col := Column{Name: c.col, Base: c.base, Type: c.base}
+		if got := detect(tab, &col) != nil; got != c.pii {
+			t.Errorf("%s %s: detected %v, want %v", c.col, c.base, got, c.pii)
+		}
+	}
+	if detect(&Table{Schema: "public", Name: "products"}, &Column{Name: "name", Base: "text"}) != nil {
+		t.Error("products.name detected as a person's name")
+	}
+}
