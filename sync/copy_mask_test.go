@@ -3,6 +3,7 @@ package twinsync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -29,8 +30,12 @@ func TestDumpSyncWithAnonymizePlan(t *testing.T) {
 	src := newSource(t, 300)
 	key := []byte("0123456789abcdef0123456789abcdef")
 	var twins []map[string]bool
-	for range 2 {
+	for i := range 2 {
 		tgtCluster, tgt := newTarget(t)
+		if i == 1 {
+			// As twin.ReplaceMain hands it over: keyword/value, unix socket.
+			tgt.ConnString = fmt.Sprintf("host=%s port=%d user=postgres dbname=app sslmode=disable", tgtCluster.Dir, tgtCluster.Port)
+		}
 		d := &Dumper{
 			Source: Source{URL: src.ConnString("app")},
 			Plan:   AnonymizePlan(demoRules(t), anonymize.PolicyMask, key, Selection{}),
