@@ -29,6 +29,9 @@ func (p *Plan) Table(schema, table string, key []byte) (*TableMasker, error) {
 	if tp == nil {
 		return nil, fmt.Errorf("mask %s.%s: table is not in the plan", schema, table)
 	}
+	if tp.table == nil {
+		return nil, fmt.Errorf("mask %s.%s: the plan was not built here (BuildPlan keeps the catalog; a plan decoded from JSON only describes)", schema, table)
+	}
 	m := &TableMasker{schema: schema, table: table, trs: make([]Transformer, len(tp.Columns))}
 	for i, c := range tp.Columns {
 		m.names = append(m.names, c.Column)

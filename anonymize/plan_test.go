@@ -234,6 +234,9 @@ func TestPlanJSONRoundTrip(t *testing.T) {
 	if back.String() != p.String() || len(back.Unclassified()) != len(p.Unclassified()) {
 		t.Fatalf("plan changed through JSON:\n%s\nvs\n%s", back.String(), p.String())
 	}
+	if _, err := back.Table("public", "users", testKey); err == nil {
+		t.Fatal("a decoded plan handed out a masker")
+	}
 }
 
 // Rules name the partitioned table; the catalog lists its leaf partitions.
