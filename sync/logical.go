@@ -1,0 +1,299 @@
+package twinsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/pgtwin/pgtwin/internal/logkey"
+	"github.com/pgtwin/pgtwin/sync/pgoutput"
+)
+
+// Follower states, as `pgtwin sync status` shows them.
+const (
+	StateInitializing = "initializing" // publication, slot and initial copy
+	StateStreaming    = "streaming"
+	StateStopped      = "stopped"
+	StateFailed       = "failed"
+	StateNeedsResync  = "needs-resync"
+)
+
+// ErrNeedsResync is returned (wrapped) when following cannot go on from
+// where the twin is: the slot is gone or lost its WAL, or the source schema
+// changed in a way that cannot be applied. `pgtwin sync now --resync`
+// starts over.
+var ErrNeedsResync = errors.New("the twin must be rebuilt from the source (pgtwin sync now --resync)")
+
+// ErrNotStreaming is returned by Snapshot when the follower is not applying.
+var ErrNotStreaming = errors.New("logical sync is not streaming")
+
+// DefaultSlot and DefaultPublication name what the follower creates on the
+// source.
+const (
+	DefaultSlot        = "pgtwin"
+	DefaultPublication = "pgtwin"
+)
+
+// Follower runs logical-mode sync: it keeps the main twin following the
+// source through a pgoutput slot, masking every change before it is
+// applied. Set the fields before Start and leave them alone after.
+type Follower struct {
+	Source    Source
+	Selection Selection
+	Parallel  int // initial copy: tables at once; default 4
+
+	// Plan returns the masker, as Dumper.Plan does. It is called again when
+	// a source table gains a column, so a column the plan does not cover
+	// stops apply before any of its values is written.
+	Plan func(ctx context.Context, source *pgx.Conn) (Masker, error)
+
+	// TargetConn returns a superuser connection string for main's database.
+	// It is called on every (re)connect, so it may follow main across
+	// ReplaceMain and restarts.
+	TargetConn func(ctx context.Context) (string, error)
+
+	// Rebuild replaces main with a fresh, empty database and calls fill on
+	// it; the daemon wraps twin.ReplaceMain. Start calls it when main has
+	// never been filled by this follower, Resync always.
+	Rebuild func(ctx context.Context, fill func(ctx context.Context, tgt Target) error) error
+
+	Slot        string // default DefaultSlot
+	Publication string // default DefaultPublication
+	// SpillDir holds streamed transactions beyond SpillMemory, masked, in
+	// files of mode 0600 removed after use; put it under daemon.data_dir.
+	SpillDir    string
+	SpillMemory int64 // bytes buffered in memory per stream; default 64 MiB
+
+	// SequenceInterval is how often sequence values are copied from the
+	// source; default one minute.
+	SequenceInterval time.Duration
+	// StatusInterval is how often the slot's health is read from the
+	// source; default 10 s.
+	StatusInterval time.Duration
+
+	Backoff Backoff // reconnect waits; Attempts is ignored (retries forever)
+	Log     zerolog.Logger
+	TempDir string // initial copy's schema archive (DDL only)
+
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	done    chan struct{}
+	st      FollowerStatus
+	applied pgoutput.LSN // durable in the twin (progress table)
+	passed  pgoutput.LSN // applied, or idle-acknowledged beyond
+	waiters []chan struct{}
+	pause   chan *pauseReq
+	// pendingSince is the source commit time of the oldest transaction
+	// received and not yet durable in the twin (zero: none).
+	pendingSince time.Time
+}
+
+// FollowerStatus is what `sync status` shows in logical mode; the fields
+// map onto api.SyncStatus.
+type FollowerStatus struct {
+	State        string
+	Step         string // initial copy step, while initializing
+	Slot         string
+	ConfirmedLSN string // the slot's confirmed_flush_lsn on the source
+	AppliedLSN   string // end of the last transaction committed in the twin
+	LagBytes     *int64
+	LagSeconds   *float64
+	RetainedWAL  *int64 // WAL the slot keeps on the source
+	SlotHealth   string // reserved, extended, unreserved, lost, missing
+	LastError    string
+	StartedAt    time.Time
+	LastApplied  time.Time // when the twin last committed a source transaction
+	Transactions int64     // source transactions applied since start
+	Rows         int64     // row changes applied since start
+	Missing      int64     // updates/deletes that found no row (should be 0)
+	Copy         *Stats    // initial copy progress, while initializing
+}
+
+func (f *Follower) defaults() {
+	if f.Slot == "" {
+		f.Slot = DefaultSlot
+	}
+	if f.Publication == "" {
+		f.Publication = DefaultPublication
+	}
+	if f.Parallel <= 0 {
+		f.Parallel = 4
+	}
+	if f.SpillMemory <= 0 {
+		f.SpillMemory = 64 << 20
+	}
+	if f.SequenceInterval <= 0 {
+		f.SequenceInterval = time.Minute
+	}
+	if f.StatusInterval <= 0 {
+		f.StatusInterval = 10 * time.Second
+	}
+}
+
+func (f *Follower) logger() zerolog.Logger {
+	return f.Log.With().Str(logkey.Component, "logical").Logger()
+}
+
+// Start begins following in the background: it fills main first when it
+// was never filled (Rebuild), then streams. It returns at once; Status
+// tells how it goes.
+func (f *Follower) Start(ctx context.Context) error {
+	f.defaults()
+	if f.Plan == nil {
+		return errors.New("logical sync: no masking plan: refusing to apply unmasked rows")
+	}
+	if f.TargetConn == nil {
+		return errors.New("logical sync: no target connection")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.done != nil {
+		select {
+		case <-f.done:
+		default:
+			return nil // already running
+		}
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	f.cancel, f.done = cancel, make(chan struct{})
+	f.pause = make(chan *pauseReq)
+	f.st = FollowerStatus{State: StateInitializing, Slot: f.Slot, StartedAt: time.Now()}
+	done := f.done
+	go func() {
+		defer close(done)
+		f.run(ctx)
+	}()
+	return nil
+}
+
+// Stop stops following and waits for the worker to end; the slot stays.
+// It is safe to call more than once.
+func (f *Follower) Stop() {
+	f.mu.Lock()
+	cancel, done := f.cancel, f.done
+	f.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	<-done
+	f.mu.Lock()
+	if f.st.State == StateStreaming || f.st.State == StateInitializing {
+		f.st.State = StateStopped
+	}
+	f.mu.Unlock()
+}
+
+// Status returns the current state.
+func (f *Follower) Status() FollowerStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.st
+	if st.State == "" {
+		st.State = StateStopped
+	}
+	if st.Slot == "" {
+		st.Slot = f.Slot
+	}
+	if f.applied != 0 {
+		st.AppliedLSN = f.applied.String()
+	}
+	return st
+}
+
+// Applied is the end LSN of the last source transaction durable in the twin.
+func (f *Follower) Applied() pgoutput.LSN {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applied
+}
+
+// WaitPassed waits until every source transaction that committed before
+// lsn is durable in the twin (e.g. lsn of a pg_logical_emit_message barrier).
+func (f *Follower) WaitPassed(ctx context.Context, lsn pgoutput.LSN) error {
+	for {
+		f.mu.Lock()
+		if f.passed >= lsn {
+			f.mu.Unlock()
+			return nil
+		}
+		st := f.st.State
+		ch := make(chan struct{})
+		f.waiters = append(f.waiters, ch)
+		f.mu.Unlock()
+		if st == StateFailed || st == StateNeedsResync {
+			return fmt.Errorf("wait for %s: follower %s: %s", lsn, st, f.Status().LastError)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// markApplied records what the twin made durable (and what was passed).
+func (f *Follower) markApplied(applied, passed pgoutput.LSN, txns, rows int64) {
+	f.mu.Lock()
+	if applied > f.applied {
+		f.applied = applied
+		f.st.LastApplied = time.Now()
+	}
+	if passed < f.applied {
+		passed = f.applied
+	}
+	if passed > f.passed {
+		f.passed = passed
+	}
+	f.st.Transactions += txns
+	f.st.Rows += rows
+	ws := f.waiters
+	f.waiters = nil
+	f.mu.Unlock()
+	for _, ch := range ws {
+		close(ch)
+	}
+}
+
+func (f *Follower) setState(state, lastErr string) {
+	f.mu.Lock()
+	f.st.State = state
+	if lastErr != "" || state == StateStreaming {
+		f.st.LastError = lastErr
+	}
+	ws := f.waiters
+	f.waiters = nil
+	f.mu.Unlock()
+	for _, ch := range ws {
+		close(ch)
+	}
+}
+
+func (f *Follower) setErr(err error) {
+	f.mu.Lock()
+	f.st.LastError = err.Error()
+	f.mu.Unlock()
+}
+
+// run is the worker: fill main if needed, then stream until stopped or a
+// fault that needs a person.
+func (f *Follower) run(ctx context.Context) {
+	log := f.logger()
+	err := f.follow(ctx)
+	if ctx.Err() != nil {
+		f.setState(StateStopped, "")
+		return
+	}
+	state := StateFailed
+	if errors.Is(err, ErrNeedsResync) {
+		state = StateNeedsResync
+	}
+	log.Error().Err(err).Str(logkey.Status, state).Msg("logical sync stopped")
+	f.setState(state, err.Error())
+}

@@ -1,0 +1,387 @@
+package twinsync
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rs/zerolog"
+
+	"github.com/pgtwin/pgtwin/internal/logkey"
+	"github.com/pgtwin/pgtwin/sync/pgoutput"
+)
+
+// maxQueued bounds the statements sent in one round trip; their results are
+// small, so the server never blocks writing them while we still write.
+const maxQueued = 1000
+
+// applier writes masked changes into the twin over one connection: each
+// group of source transactions in one target transaction, statements
+// prepared once per relation, kind and column set, and pipelined.
+type applier struct {
+	conn   *pgconn.PgConn
+	log    zerolog.Logger
+	stmts  map[string]string
+	nstmt  int
+	tables map[string]*twinTable // by quoted name
+	// addColumn returns the type (and default) of a source column for
+	// ALTER TABLE ADD COLUMN.
+	addColumn func(ctx context.Context, rs *relState, col string) (string, error)
+
+	open    bool // a target transaction is open
+	batch   pgconn.Batch
+	queued  []queuedStmt
+	missing int64 // updates and deletes that found no row
+}
+
+type queuedStmt struct {
+	check bool // expects one row
+	table string
+}
+
+// twinTable is what the apply needs to know of a twin table.
+type twinTable struct {
+	cols map[string]bool // existing columns
+	noEq map[string]bool // columns whose type has no equality: compared as text
+	// always are GENERATED ALWAYS AS IDENTITY columns: an UPDATE cannot set
+	// them, and on the source none could have changed them.
+	always map[string]bool
+}
+
+func newApplier(conn *pgconn.PgConn, log zerolog.Logger) *applier {
+	return &applier{conn: conn, log: log, stmts: map[string]string{}, tables: map[string]*twinTable{}}
+}
+
+// targetConfig is the apply session: replica role so the twin's triggers
+// and foreign keys stay quiet (the source already ran them), durable
+// commits (acks depend on them), and value formats as the source sends.
+func targetConfig(connString string) (*pgconn.Config, error) {
+	cfg, err := pgconn.ParseConfig(connString)
+	if err != nil {
+		return nil, fmt.Errorf("target: %w", err)
+	}
+	for k, v := range map[string]string{
+		"session_replication_role":            "replica",
+		"synchronous_commit":                  "on",
+		"statement_timeout":                   "0",
+		"lock_timeout":                        "0",
+		"idle_in_transaction_session_timeout": "0",
+		"DateStyle":                           "ISO",
+		"IntervalStyle":                       "postgres",
+		"application_name":                    "pgtwin apply",
+	} {
+		cfg.RuntimeParams[k] = v
+	}
+	return cfg, nil
+}
+
+func (a *applier) exec(ctx context.Context, sql string) error {
+	_, err := a.conn.Exec(ctx, sql).ReadAll()
+	if err != nil {
+		return fmt.Errorf("target: %w", redact(err))
+	}
+	return nil
+}
+
+func (a *applier) begin(ctx context.Context) error {
+	if a.open {
+		return nil
+	}
+	if err := a.exec(ctx, "BEGIN"); err != nil {
+		return err
+	}
+	a.open = true
+	return nil
+}
+
+// flush sends the queued statements.
+func (a *applier) flush(ctx context.Context) error {
+	if len(a.queued) == 0 {
+		return nil
+	}
+	res, err := a.conn.ExecBatch(ctx, &a.batch).ReadAll()
+	q := a.queued
+	a.batch, a.queued = pgconn.Batch{}, a.queued[:0]
+	if err != nil {
+		return fmt.Errorf("apply: %w", redact(err))
+	}
+	for i, r := range res {
+		if i < len(q) && q[i].check && r.CommandTag.RowsAffected() == 0 {
+			a.missing++
+			a.log.Warn().Str(logkey.Table, q[i].table).Msg("update or delete found no row in the twin")
+		}
+	}
+	return nil
+}
+
+// commit makes the open transaction durable with lsn as the progress.
+func (a *applier) commit(ctx context.Context, slot string, lsn pgoutput.LSN) error {
+	if !a.open {
+		return nil
+	}
+	name, err := a.prepare(ctx, "progress", progressUpsert)
+	if err != nil {
+		return err
+	}
+	a.batch.ExecPrepared(name, [][]byte{[]byte(slot), []byte(lsn.String())}, nil, nil)
+	a.queued = append(a.queued, queuedStmt{})
+	if err := a.flush(ctx); err != nil {
+		return err
+	}
+	if err := a.exec(ctx, "COMMIT"); err != nil {
+		return err
+	}
+	a.open = false
+	return nil
+}
+
+func (a *applier) rollback(ctx context.Context) {
+	a.batch, a.queued = pgconn.Batch{}, a.queued[:0]
+	if a.open {
+		a.exec(ctx, "ROLLBACK")
+		a.open = false
+	}
+	a.tables = map[string]*twinTable{} // an ADD COLUMN may have been undone
+}
+
+func (a *applier) queue(ctx context.Context, stmt string, params [][]byte, check bool, table string) error {
+	a.batch.ExecPrepared(stmt, params, nil, nil)
+	a.queued = append(a.queued, queuedStmt{check: check, table: table})
+	if len(a.queued) >= maxQueued {
+		return a.flush(ctx)
+	}
+	return nil
+}
+
+// prepare returns the statement's name, preparing it the first time.
+func (a *applier) prepare(ctx context.Context, key, sql string) (string, error) {
+	if name, ok := a.stmts[key]; ok {
+		return name, nil
+	}
+	// Statements already queued go first: they may need the table as it
+	// is, and Prepare is its own round trip.
+	if err := a.flush(ctx); err != nil {
+		return "", err
+	}
+	a.nstmt++
+	name := "pgtwin_" + strconv.Itoa(a.nstmt)
+	if _, err := a.conn.Prepare(ctx, name, sql, nil); err != nil {
+		return "", fmt.Errorf("prepare apply statement: %w", redact(err))
+	}
+	a.stmts[key] = name
+	return name, nil
+}
+
+// table loads what the apply needs to know of a twin table, adding the
+// columns the source has and the twin lacks.
+func (a *applier) table(ctx context.Context, rs *relState) (*twinTable, error) {
+	tt := a.tables[rs.qname]
+	if tt == nil || !tt.hasAll(rs) {
+		var err error
+		if tt, err = a.loadTable(ctx, rs.qname); err != nil {
+			return nil, err
+		}
+		for _, c := range rs.rel.Columns {
+			if tt.cols[c.Name] {
+				continue
+			}
+			def, err := a.addColumn(ctx, rs, c.Name)
+			if err != nil {
+				return nil, err
+			}
+			if err := a.flush(ctx); err != nil {
+				return nil, err
+			}
+			sql := "ALTER TABLE " + rs.qname + " ADD COLUMN IF NOT EXISTS " + pgx.Identifier{c.Name}.Sanitize() + " " + def
+			if err := a.exec(ctx, sql); err != nil {
+				return nil, fmt.Errorf("add column %s to %s: %w", c.Name, rs.qname, err)
+			}
+			a.log.Info().Str(logkey.Table, rs.qname).Str(logkey.Column, c.Name).Msg("column added to the twin")
+		}
+		if tt, err = a.loadTable(ctx, rs.qname); err != nil {
+			return nil, err
+		}
+		a.tables[rs.qname] = tt
+	}
+	return tt, nil
+}
+
+func (tt *twinTable) hasAll(rs *relState) bool {
+	for _, c := range rs.rel.Columns {
+		if !tt.cols[c.Name] {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *applier) loadTable(ctx context.Context, qname string) (*twinTable, error) {
+	if err := a.flush(ctx); err != nil {
+		return nil, err
+	}
+	// A type without an "=" of its own (json, point, xml; arrays of them)
+	// cannot be compared for REPLICA IDENTITY FULL: compare its text.
+	sql := `SELECT a.attname, NOT EXISTS (SELECT 1 FROM pg_catalog.pg_operator o
+			WHERE o.oprname = '=' AND o.oprleft = o.oprright
+			AND o.oprleft = coalesce(nullif(t.typelem, 0), nullif(t.typbasetype, 0), t.oid)),
+			a.attidentity = 'a'
+		FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+		WHERE a.attrelid = ` + quoteLiteral(qname) + `::regclass AND a.attnum > 0 AND NOT a.attisdropped`
+	res, err := a.conn.Exec(ctx, sql).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("twin table %s: %w", qname, redact(err))
+	}
+	tt := &twinTable{cols: map[string]bool{}, noEq: map[string]bool{}, always: map[string]bool{}}
+	for _, row := range res[0].Rows {
+		tt.cols[string(row[0])] = true
+		tt.noEq[string(row[0])] = string(row[1]) == "t"
+		tt.always[string(row[0])] = string(row[2]) == "t"
+	}
+	if len(tt.cols) == 0 {
+		return nil, fmt.Errorf("table %s is not in the twin: %w", qname, ErrNeedsResync)
+	}
+	return tt, nil
+}
+
+// apply queues one masked change.
+func (a *applier) apply(ctx context.Context, c *change) error {
+	if c.kind == 'T' {
+		return a.truncate(ctx, c)
+	}
+	rs := c.rs
+	tt, err := a.table(ctx, rs)
+	if err != nil {
+		return err
+	}
+	cols := rs.rel.Columns
+	var key strings.Builder
+	var params [][]byte
+	key.WriteString(strconv.FormatUint(rs.ver, 10))
+	key.WriteByte(c.kind)
+	switch c.kind {
+	case 'I':
+		var names, vals []string
+		for i, v := range c.newT {
+			if v.Kind == pgoutput.TupleUnchanged {
+				continue
+			}
+			key.WriteString(strconv.Itoa(i))
+			key.WriteByte(',')
+			names = append(names, pgx.Identifier{cols[i].Name}.Sanitize())
+			params = append(params, value(v))
+			vals = append(vals, "$"+strconv.Itoa(len(params)))
+		}
+		sql := "INSERT INTO " + rs.qname + " (" + strings.Join(names, ", ") + ") OVERRIDING SYSTEM VALUE VALUES (" + strings.Join(vals, ", ") + ")"
+		name, err := a.prepare(ctx, key.String(), sql)
+		if err != nil {
+			return err
+		}
+		return a.queue(ctx, name, params, false, rs.qname)
+	case 'U':
+		var sets []string
+		for i, v := range c.newT {
+			if v.Kind == pgoutput.TupleUnchanged || tt.always[cols[i].Name] {
+				continue // unchanged TOAST: leave it, never NULL it
+			}
+			key.WriteString(strconv.Itoa(i))
+			key.WriteByte(',')
+			params = append(params, value(v))
+			sets = append(sets, pgx.Identifier{cols[i].Name}.Sanitize()+" = $"+strconv.Itoa(len(params)))
+		}
+		if len(sets) == 0 {
+			return nil
+		}
+		key.WriteByte('|')
+		where, params, err := a.where(rs, tt, c, params, &key)
+		if err != nil {
+			return err
+		}
+		sql := "UPDATE " + rs.qname + " SET " + strings.Join(sets, ", ") + " WHERE " + where
+		name, err := a.prepare(ctx, key.String(), sql)
+		if err != nil {
+			return err
+		}
+		return a.queue(ctx, name, params, true, rs.qname)
+	case 'D':
+		where, params, err := a.where(rs, tt, c, nil, &key)
+		if err != nil {
+			return err
+		}
+		name, err := a.prepare(ctx, key.String(), "DELETE FROM "+rs.qname+" WHERE "+where)
+		if err != nil {
+			return err
+		}
+		return a.queue(ctx, name, params, true, rs.qname)
+	}
+	return fmt.Errorf("apply: unknown change kind %q", c.kind)
+}
+
+// where identifies the row an update or delete changes: the old key (or
+// the new tuple's key columns when the key did not change), or for
+// REPLICA IDENTITY FULL the whole old row, one physical row of it.
+func (a *applier) where(rs *relState, tt *twinTable, c *change, params [][]byte, key *strings.Builder) (string, [][]byte, error) {
+	cols := rs.rel.Columns
+	tup, full := c.oldT, c.oldType == pgoutput.OldTupleFull
+	if c.oldType == 0 {
+		tup = c.newT
+	}
+	var conds []string
+	for i, v := range tup {
+		if !full && !cols[i].IsKey() || v.Kind == pgoutput.TupleUnchanged || i >= len(cols) {
+			continue
+		}
+		key.WriteString(strconv.Itoa(i))
+		col := pgx.Identifier{cols[i].Name}.Sanitize()
+		if v.Kind == pgoutput.TupleNull {
+			key.WriteByte('n')
+			conds = append(conds, col+" IS NULL")
+			continue
+		}
+		key.WriteByte(',')
+		params = append(params, value(v))
+		p := "$" + strconv.Itoa(len(params))
+		switch {
+		case tt.noEq[cols[i].Name]:
+			conds = append(conds, col+"::text = "+p+"::text")
+		case full:
+			conds = append(conds, col+" IS NOT DISTINCT FROM "+p)
+		default:
+			conds = append(conds, col+" = "+p)
+		}
+	}
+	if len(conds) == 0 {
+		return "", nil, fmt.Errorf("table %s: change without a replica identity (REPLICA IDENTITY NOTHING, or no primary key): on the source, add a primary key or ALTER TABLE %s REPLICA IDENTITY FULL, then resync: %w",
+			rs.qname, rs.qname, ErrNeedsResync)
+	}
+	w := strings.Join(conds, " AND ")
+	if full {
+		// Duplicate rows are possible without a key; change one, as the source did.
+		w = "ctid = (SELECT ctid FROM " + rs.qname + " WHERE " + w + " LIMIT 1)"
+	}
+	return w, params, nil
+}
+
+func (a *applier) truncate(ctx context.Context, c *change) error {
+	if err := a.flush(ctx); err != nil {
+		return err
+	}
+	sql := "TRUNCATE " + strings.Join(c.truncRels, ", ")
+	if c.truncOpts&pgoutput.TruncateRestartIdentity != 0 {
+		sql += " RESTART IDENTITY"
+	}
+	sql += " CASCADE"
+	return a.exec(ctx, sql)
+}
+
+func value(v pgoutput.TupleColumn) []byte {
+	if v.Kind == pgoutput.TupleNull {
+		return nil
+	}
+	if v.Data == nil {
+		return []byte{}
+	}
+	return v.Data
+}

@@ -1,0 +1,530 @@
+package twinsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/rs/zerolog"
+
+	"github.com/pgtwin/pgtwin/internal/logkey"
+	"github.com/pgtwin/pgtwin/sync/pgoutput"
+)
+
+// Grouping of source transactions into one target transaction: commit when
+// nothing more is waiting, or the group is this big or this old.
+const (
+	groupRows    = 20000
+	groupAge     = 200 * time.Millisecond
+	groupIdle    = 2 * time.Millisecond
+	pollInterval = 200 * time.Millisecond
+	statusEvery  = 10 * time.Second
+)
+
+// follow fills main when it was never filled, then streams, reconnecting
+// after connection faults on either side, until ctx ends or a fault needs
+// a person.
+func (f *Follower) follow(ctx context.Context) error {
+	log := f.logger()
+	removeSpills(f.SpillDir)
+	filled, err := f.twinFilled(ctx)
+	if err != nil {
+		return err
+	}
+	if !filled {
+		if f.Rebuild == nil {
+			return fmt.Errorf("main was never filled by logical sync: %w", ErrNeedsResync)
+		}
+		if err := f.rebuild(ctx); err != nil {
+			return err
+		}
+	}
+	mon, monCancel := context.WithCancel(ctx)
+	defer monCancel()
+	go f.monitor(mon)
+
+	b := f.Backoff.orDefault()
+	wait := b.Initial
+	for {
+		started := time.Now()
+		err := f.session(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !retriable(err) {
+			return err
+		}
+		if time.Since(started) > time.Minute {
+			wait = b.Initial
+		}
+		f.setErr(err)
+		log.Warn().Err(err).Str(logkey.Duration, wait.String()).Msg("logical sync interrupted, reconnecting")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, b.Max)
+	}
+}
+
+// twinFilled reports whether main holds this slot's progress.
+func (f *Follower) twinFilled(ctx context.Context) (bool, error) {
+	var filled bool
+	err := f.Backoff.retry(ctx, f.logger(), "connect to the twin", func() error {
+		cs, err := f.TargetConn(ctx)
+		if err != nil {
+			return err
+		}
+		conn, err := pgx.Connect(ctx, cs)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		_, filled, err = readProgress(ctx, conn, f.Slot)
+		return err
+	})
+	return filled, err
+}
+
+// rebuild replaces main with a fresh initial copy.
+func (f *Follower) rebuild(ctx context.Context) error {
+	f.setState(StateInitializing, "")
+	p := &Progress{}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				st := p.Stats()
+				f.mu.Lock()
+				f.st.Step, f.st.Copy = st.Step, &st
+				f.mu.Unlock()
+			}
+		}
+	}()
+	err := f.Rebuild(ctx, func(ctx context.Context, tgt Target) error { return f.Fill(ctx, tgt, p) })
+	f.mu.Lock()
+	f.st.Step, f.st.Copy = "", nil
+	f.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("initial copy: %w", err)
+	}
+	return nil
+}
+
+// Resync starts over: stops following, drops the slot, rebuilds main
+// through Rebuild with a new initial copy, and follows again.
+func (f *Follower) Resync(ctx context.Context) error {
+	f.Stop()
+	if f.Rebuild == nil {
+		return errors.New("resync: no way to rebuild main")
+	}
+	if err := f.DropSlot(ctx); err != nil {
+		return err
+	}
+	f.setState(StateInitializing, "")
+	if err := f.rebuild(ctx); err != nil {
+		f.setState(StateFailed, err.Error())
+		return err
+	}
+	return f.Start(ctx)
+}
+
+// session is one replication connection's life.
+type session struct {
+	f      *Follower
+	log    zerolog.Logger
+	repl   *pgoutput.Conn
+	src    *pgx.Conn
+	ap     *applier
+	masker Masker
+
+	dec      pgoutput.Decoder
+	relset   *pgoutput.RelationSet
+	rels     map[uint32]*relState
+	versions map[uint64]*relState
+	nextVer  uint64
+
+	durable   pgoutput.LSN // end of the last transaction committed in the twin
+	acked     pgoutput.LSN // what the source was told (durable, or an idle WAL end)
+	lastEnd   pgoutput.LSN // end of the last transaction applied or queued
+	inTxn     bool
+	skip      bool
+	streams   map[uint32]*streamBuf
+	groupTxns int64
+	groupRows int64
+	groupAt   time.Time
+	seqAt     time.Time
+	walEnd    pgoutput.LSN
+	pending   time.Time // source commit time of the oldest transaction not yet durable
+}
+
+func (f *Follower) session(ctx context.Context) (err error) {
+	s := &session{f: f, log: f.logger(), relset: pgoutput.NewRelationSet(), rels: map[uint32]*relState{},
+		versions: map[uint64]*relState{}, streams: map[uint32]*streamBuf{}, seqAt: time.Now()}
+	defer s.close()
+
+	cs, err := f.TargetConn(ctx)
+	if err != nil {
+		return err
+	}
+	tcfg, err := targetConfig(cs)
+	if err != nil {
+		return err
+	}
+	tconn, err := pgconn.ConnectConfig(ctx, tcfg)
+	if err != nil {
+		return fmt.Errorf("connect to the twin: %w", err)
+	}
+	s.ap = newApplier(tconn, s.log)
+	s.ap.addColumn = s.columnDef
+	res, err := tconn.Exec(ctx, "SELECT lsn::text FROM pgtwin_sync.progress WHERE slot = "+quoteLiteral(f.Slot)).ReadAll()
+	if err != nil {
+		return fmt.Errorf("read progress: %w", redact(err))
+	}
+	if len(res[0].Rows) != 1 {
+		return fmt.Errorf("the twin has no progress for slot %s: %w", f.Slot, ErrNeedsResync)
+	}
+	if s.durable, err = pgoutput.ParseLSN(string(res[0].Rows[0][0])); err != nil {
+		return err
+	}
+	s.acked, s.lastEnd = s.durable, s.durable
+	f.markApplied(s.durable, 0, 0, 0)
+
+	scfg, err := f.Source.connConfig()
+	if err != nil {
+		return err
+	}
+	if s.src, err = pgx.ConnectConfig(ctx, scfg); err != nil {
+		return fmt.Errorf("connect to source: %w", err)
+	}
+	if err := f.checkSlot(ctx, s.src); err != nil {
+		return err
+	}
+	if s.masker, err = f.Plan(ctx, s.src); err != nil {
+		return fmt.Errorf("masking plan: %w", err)
+	}
+	if s.repl, err = pgoutput.ConnectConfig(ctx, &scfg.Config); err != nil {
+		return fmt.Errorf("source replication connection: %w", err)
+	}
+	err = s.repl.StartReplication(ctx, f.Slot, s.durable, pgoutput.PluginArgs{
+		ProtoVersion: 2, Publications: []string{f.Publication}, Messages: true, Streaming: true,
+	})
+	if err != nil {
+		return slotError(f.Slot, err)
+	}
+	f.setState(StateStreaming, "")
+	s.log.Info().Str("slot", f.Slot).Str(logkey.LSN, s.durable.String()).Msg("streaming from the source")
+	return s.loop(ctx)
+}
+
+// slotError turns a lost or missing slot into ErrNeedsResync.
+func slotError(slot string, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if pgErr.Code == "42704" || strings.Contains(pgErr.Message, "can no longer get changes") ||
+			strings.Contains(pgErr.Message, "has been invalidated") {
+			return fmt.Errorf("replication slot %s is missing or lost its WAL on the source (%s): %w", slot, pgErr.Message, ErrNeedsResync)
+		}
+	}
+	return redact(err)
+}
+
+func (s *session) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, b := range s.streams {
+		b.close()
+	}
+	if s.ap != nil {
+		s.ap.rollback(ctx)
+		s.ap.conn.Close(ctx)
+	}
+	if s.repl != nil {
+		s.repl.Close(ctx)
+	}
+	if s.src != nil {
+		s.src.Close(ctx)
+	}
+}
+
+func (s *session) idle() bool {
+	return !s.inTxn && !s.ap.open && len(s.streams) == 0
+}
+
+func (s *session) sendStatus(ctx context.Context) error {
+	return s.repl.SendStandbyStatus(ctx, pgoutput.StandbyStatus{Write: s.acked, Flush: s.acked, Apply: s.acked})
+}
+
+func (s *session) loop(ctx context.Context) error {
+	nextStatus := time.Now().Add(statusEvery)
+	for {
+		if !s.inTxn {
+			if err := s.boundary(ctx); err != nil {
+				return err
+			}
+		}
+		deadline := time.Now().Add(pollInterval)
+		if s.ap.open && !s.inTxn {
+			deadline = time.Now().Add(groupIdle)
+		}
+		deadline = minTime(deadline, nextStatus)
+		rctx, cancel := context.WithDeadline(ctx, deadline)
+		msg, err := s.repl.ReceiveMessage(rctx)
+		cancel()
+		if err != nil && pgoutput.Timeout(err) && ctx.Err() == nil {
+			if s.ap.open && !s.inTxn {
+				if err := s.commitGroup(ctx); err != nil {
+					return err
+				}
+			}
+			if !time.Now().Before(nextStatus) {
+				if err := s.sendStatus(ctx); err != nil {
+					return err
+				}
+				nextStatus = time.Now().Add(statusEvery)
+			}
+			continue
+		}
+		if err != nil {
+			return slotError(s.f.Slot, err)
+		}
+		switch m := msg.(type) {
+		case *pgoutput.PrimaryKeepalive:
+			s.walEnd = max(s.walEnd, m.ServerWALEnd)
+			if s.idle() && m.ServerWALEnd > s.acked {
+				// Nothing published is pending below the server's sent
+				// position: let the slot advance while our tables are idle.
+				s.acked = m.ServerWALEnd
+				s.f.markApplied(0, s.acked, 0, 0)
+				m.ReplyRequested = true // tell the server now, not at the next status
+			}
+			if m.ReplyRequested {
+				if err := s.sendStatus(ctx); err != nil {
+					return err
+				}
+				nextStatus = time.Now().Add(statusEvery)
+			}
+		case *pgoutput.XLogData:
+			s.walEnd = max(s.walEnd, m.ServerWALEnd)
+			if err := s.handle(ctx, m); err != nil {
+				return err
+			}
+		}
+		if time.Now().After(nextStatus) {
+			if err := s.sendStatus(ctx); err != nil {
+				return err
+			}
+			nextStatus = time.Now().Add(statusEvery)
+		}
+	}
+}
+
+// boundary runs between source transactions: commit a big or old group,
+// serve a snapshot request, copy sequences when due.
+func (s *session) boundary(ctx context.Context) error {
+	if s.ap.open && (s.groupRows >= groupRows || time.Since(s.groupAt) >= groupAge) {
+		if err := s.commitGroup(ctx); err != nil {
+			return err
+		}
+	}
+	select {
+	case req := <-s.f.pause:
+		return s.servePause(ctx, req)
+	default:
+	}
+	if time.Since(s.seqAt) >= s.f.SequenceInterval && !s.ap.open {
+		if err := s.syncSequences(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) commitGroup(ctx context.Context) error {
+	if !s.ap.open {
+		return nil
+	}
+	if err := s.ap.commit(ctx, s.f.Slot, s.lastEnd); err != nil {
+		return err
+	}
+	s.durable = s.lastEnd
+	s.acked = max(s.acked, s.durable)
+	s.f.markApplied(s.durable, s.durable, s.groupTxns, s.groupRows)
+	s.f.mu.Lock()
+	s.f.st.Missing = s.ap.missing
+	s.f.mu.Unlock()
+	s.groupTxns, s.groupRows = 0, 0
+	s.pending = time.Time{}
+	s.f.setPending(time.Time{})
+	return nil
+}
+
+func (s *session) openGroup(ctx context.Context) error {
+	if s.ap.open {
+		return nil
+	}
+	s.groupAt = time.Now()
+	return s.ap.begin(ctx)
+}
+
+func (s *session) handle(ctx context.Context, x *pgoutput.XLogData) error {
+	msg, err := s.dec.Decode(x.Data)
+	if err != nil {
+		return err
+	}
+	switch m := msg.(type) {
+	case *pgoutput.Begin:
+		s.inTxn = true
+		// A transaction whose commit record starts before what the twin
+		// holds was applied before a restart: skip it.
+		s.skip = m.FinalLSN < s.lastEnd
+		if !s.skip {
+			if s.pending.IsZero() {
+				s.pending = m.CommitTime
+				s.f.setPending(m.CommitTime)
+			}
+			return s.openGroup(ctx)
+		}
+	case *pgoutput.Commit:
+		s.inTxn = false
+		if !s.skip {
+			s.lastEnd = m.TransactionEndLSN
+			s.groupTxns++
+		}
+		s.skip = false
+	case *pgoutput.Relation:
+		return s.relation(ctx, m)
+	case *pgoutput.Insert:
+		return s.change(ctx, m.Xid, &change{kind: 'I'}, m.RelationID, nil, m.Tuple, 0)
+	case *pgoutput.Update:
+		return s.change(ctx, m.Xid, &change{kind: 'U'}, m.RelationID, m.OldTuple, m.NewTuple, m.OldTupleType)
+	case *pgoutput.Delete:
+		return s.change(ctx, m.Xid, &change{kind: 'D'}, m.RelationID, m.OldTuple, nil, m.OldTupleType)
+	case *pgoutput.Truncate:
+		c := &change{kind: 'T', xid: m.Xid, truncOpts: m.Options}
+		for _, id := range m.RelationIDs {
+			rs := s.rels[id]
+			if rs == nil {
+				return fmt.Errorf("truncate of relation %d before its description", id)
+			}
+			c.truncRels = append(c.truncRels, rs.qname)
+		}
+		return s.route(ctx, c)
+	case *pgoutput.Message:
+		if !m.Transactional && !s.inTxn && len(s.streams) == 0 {
+			// A barrier outside any transaction: every transaction that
+			// committed before it has been sent; once they are durable,
+			// so is everything up to it.
+			if err := s.commitGroup(ctx); err != nil {
+				return err
+			}
+			if m.LSN > s.acked {
+				s.acked = m.LSN
+				s.f.markApplied(0, m.LSN, 0, 0)
+			}
+		}
+	case *pgoutput.StreamAbort:
+		b := s.streams[m.Xid]
+		if b == nil {
+			return nil
+		}
+		if m.SubXid == m.Xid {
+			b.close()
+			delete(s.streams, m.Xid)
+			return nil
+		}
+		return b.abortSub(m.SubXid)
+	case *pgoutput.StreamCommit:
+		return s.streamCommit(ctx, m)
+	}
+	return nil
+}
+
+func (s *session) change(ctx context.Context, xid uint32, c *change, relID uint32, oldT, newT pgoutput.Tuple, oldType byte) error {
+	inStream, top := s.dec.InStream()
+	if !inStream && s.skip {
+		return nil
+	}
+	rs := s.rels[relID]
+	if rs == nil {
+		return fmt.Errorf("change to relation %d before its description", relID)
+	}
+	var err error
+	c.rs, c.xid, c.oldType = rs, xid, oldType
+	if c.oldT, err = rs.mask(oldT); err != nil {
+		return err
+	}
+	if c.newT, err = rs.mask(newT); err != nil {
+		return err
+	}
+	_ = top
+	return s.route(ctx, c)
+}
+
+// route applies a change of a whole transaction, or buffers one of a
+// streamed transaction until its commit.
+func (s *session) route(ctx context.Context, c *change) error {
+	if inStream, top := s.dec.InStream(); inStream {
+		b := s.streams[top]
+		if b == nil {
+			b = &streamBuf{xid: top}
+			s.streams[top] = b
+		}
+		if c.xid == 0 {
+			c.xid = top
+		}
+		return b.add(c, s.f.SpillDir, s.f.SpillMemory)
+	}
+	if s.skip {
+		return nil
+	}
+	s.groupRows++
+	return s.ap.apply(ctx, c)
+}
+
+func (s *session) streamCommit(ctx context.Context, m *pgoutput.StreamCommit) error {
+	b := s.streams[m.Xid]
+	delete(s.streams, m.Xid)
+	if b == nil {
+		b = &streamBuf{xid: m.Xid}
+	}
+	defer b.close()
+	if m.CommitLSN < s.lastEnd {
+		return nil // applied before a restart
+	}
+	if s.pending.IsZero() {
+		s.pending = m.CommitTime
+		s.f.setPending(m.CommitTime)
+	}
+	if err := s.openGroup(ctx); err != nil {
+		return err
+	}
+	err := b.each(s.versions, func(c *change) error {
+		s.groupRows++
+		return s.ap.apply(ctx, c)
+	})
+	if err != nil {
+		return err
+	}
+	s.lastEnd = m.TransactionEndLSN
+	s.groupTxns++
+	return s.commitGroup(ctx)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
