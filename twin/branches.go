@@ -88,7 +88,7 @@ func (t *Twin) planBranch(c Caller, req api.CreateBranchRequest, parent string, 
 	rec = &branchRecord{
 		ID: "b-" + randomHex(6), Name: req.Name, State: stateCreating,
 		Owner: c.User, OwnerUID: c.UID, CreatedAt: now, Protected: req.Protect,
-		Password: randomHex(16), Database: t.main.Database,
+		Password: randomHex(16), Database: t.main.Database, Role: roleFor(c.User),
 	}
 	if ttl > 0 {
 		exp := now.Add(ttl)
@@ -227,7 +227,7 @@ func (t *Twin) materialize(ctx context.Context, rec *branchRecord) error {
 // else's branch must not open with their password).
 func (t *Twin) setupRole(ctx context.Context, inst *engine.Instance, rec *branchRecord) error {
 	t.mu.Lock()
-	owner, password, db := rec.Owner, rec.Password, rec.Database
+	owner, password, db := rec.role(), rec.Password, rec.Database
 	t.mu.Unlock()
 	verifier, err := scramVerifier(password)
 	if err != nil {
@@ -557,7 +557,7 @@ func (t *Twin) branchView(ctx context.Context, rec *branchRecord, withUsage bool
 	b := api.Branch{
 		Name: r.Name, Parent: r.Parent, Snapshot: r.Snapshot, State: r.State, Owner: r.Owner,
 		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, Protected: r.Protected, Port: r.Port,
-		ConnectionURI: connectionURI(r.Owner, r.Password, t.cfg.Engine.ListenAddress, r.Port, r.Database),
+		ConnectionURI: connectionURI(r.role(), r.Password, t.cfg.Engine.ListenAddress, r.Port, r.Database),
 		Error:         r.Error,
 	}
 	if withUsage && r.State == stateReady {

@@ -125,3 +125,19 @@ func connectionURI(user, password, listen string, port int, db string) string {
 	u := url.URL{Scheme: "postgres", User: url.UserPassword(user, password), Host: fmt.Sprintf("%s:%d", host, port), Path: "/" + db}
 	return u.String()
 }
+
+// roleFor is the login role of a branch owned by OS user name: the name
+// itself, unless postgres reserves it or pgtwin's own roles use it.
+func roleFor(name string) string {
+	switch {
+	case name == superuser, name == ownerRole, strings.HasPrefix(name, "pg_"),
+		name == "public", name == "none", name == "current_user", name == "session_user",
+		name == "current_role", len(name) > 60:
+		r := "u_" + name
+		if len(r) > 63 {
+			r = r[:63]
+		}
+		return r
+	}
+	return name
+}

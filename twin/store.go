@@ -52,6 +52,7 @@ type branchRecord struct {
 	State     string     `json:"state"`
 	Owner     string     `json:"owner"`
 	OwnerUID  int        `json:"owner_uid"`
+	Role      string     `json:"role,omitempty"` // login role; Owner if empty
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at"`
 	Protected bool       `json:"protected"`
@@ -198,4 +199,11 @@ func syncDir(dir string) error {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil
+}
+
+func (r *branchRecord) role() string {
+	if r.Role != "" {
+		return r.Role
+	}
+	return r.Owner
 }
