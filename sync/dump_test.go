@@ -68,6 +68,11 @@ CREATE MATERIALIZED VIEW order_stats AS SELECT status, count(*) AS n FROM orders
 CREATE MATERIALIZED VIEW order_stats_total AS SELECT sum(n) AS n FROM order_stats;
 ALTER TABLE orders ENABLE ROW LEVEL SECURITY;
 CREATE POLICY orders_read ON orders FOR SELECT TO app_reader USING (status = 'paid');
+CREATE TABLE events (id bigint, at date NOT NULL, kind text) PARTITION BY RANGE (at);
+CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE notes (id int, body text);
+CREATE TABLE special_notes (extra text) INHERITS (notes);
 CREATE SCHEMA audit;
 CREATE TABLE audit.events (id bigserial PRIMARY KEY, payload text);
 `
@@ -90,6 +95,9 @@ SELECT 1 + i %% %[1]d, (i * 1.37)::numeric(12,2), 1.0 / (i + 3), '2024-01-01'::t
 FROM generate_series(1, %[1]d * 5) i;
 INSERT INTO payments (order_id, card_number, amount, meta)
 SELECT i, '4111 1111 ' || lpad(i::text, 8, '0'), (i * 1.37)::numeric(12,2), '{"via": "card"}' FROM generate_series(1, %[1]d * 5) i;
+INSERT INTO events SELECT i, '2024-03-01'::date + i * 100, 'k' FROM generate_series(1, 6) i;
+INSERT INTO notes VALUES (1, 'a'), (2, 'b'), (3, 'c');
+INSERT INTO special_notes VALUES (4, 'd', 'x'), (5, 'e', 'y');
 INSERT INTO audit.events (payload) SELECT 'event ' || i FROM generate_series(1, 100) i;
 REFRESH MATERIALIZED VIEW order_stats;
 REFRESH MATERIALIZED VIEW order_stats_total;
@@ -223,10 +231,10 @@ func TestDumpSyncDemoSchema(t *testing.T) {
 		t.Fatalf("Run: %v\nlog:\n%s", err, logs)
 	}
 	st := p.Stats()
-	if st.Step != StepDone || st.TablesDone != 4 || st.TablesTotal != 4 {
-		t.Errorf("progress = %+v, want step done, 4/4 tables", st)
+	if st.Step != StepDone || st.TablesDone != 8 || st.TablesTotal != 8 {
+		t.Errorf("progress = %+v, want step done, 8/8 tables", st)
 	}
-	if want := int64(2000 + 3000 + 10000 + 10000); st.Rows != want || st.Bytes == 0 {
+	if want := int64(2000 + 3000 + 10000 + 10000 + 6 + 5); st.Rows != want || st.Bytes == 0 {
 		t.Errorf("progress rows = %d bytes = %d, want %d rows and some bytes", st.Rows, st.Bytes, want)
 	}
 
@@ -234,6 +242,15 @@ func TestDumpSyncDemoSchema(t *testing.T) {
 		s, g := query[int64](t, src, "SELECT count(*) FROM "+tbl), query[int64](t, tgtCluster, "SELECT count(*) FROM "+tbl)
 		if s != g || s == 0 {
 			t.Errorf("%s: source %d rows, twin %d", tbl, s, g)
+		}
+	}
+	// Partitions and inheritance children once each, not again via a parent.
+	for q, want := range map[string]int64{
+		"SELECT count(*) FROM events": 6, "SELECT count(*) FROM events_2024": 3,
+		"SELECT count(*) FROM notes": 5, "SELECT count(*) FROM ONLY notes": 3,
+	} {
+		if n := query[int64](t, tgtCluster, q); n != want {
+			t.Errorf("%s = %d, want %d", q, n, want)
 		}
 	}
 	if n := query[int64](t, tgtCluster, "SELECT count(*) FROM audit.events"); n != 0 {
