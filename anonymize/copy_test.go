@@ -104,3 +104,26 @@ func FuzzCopyCodec(f *testing.F) {
 	}
 	f.Fuzz(roundTrip)
 }
+
+// Any value through any transformer: an error or an output, never a panic
+// (a panic would stop a sync on one odd value).
+func FuzzTransformers(f *testing.F) {
+	for _, s := range []string{"", "a@b.c", "+1 (555) 010-4477", "2024-02-29 10:00:00+00", "1e400", "-0.5", "{a,\"b\"}", `{"x":{"y":[1,"z"]}}`, "::1/128", "\xff\xfe", "1e999999999"} {
+		f.Add([]byte(s))
+	}
+	var trs []Transformer
+	for _, c := range transformerCases {
+		trs = append(trs, mustT(f, c.rule, testKey, c.ct))
+	}
+	trs = append(trs, mustT(f, rule("email"), testKey, ColumnType{Base: "_varchar", Length: 12}),
+		mustT(f, rule("number"), testKey, ColumnType{Base: "int8"}),
+		mustT(f, rule("date"), testKey, ColumnType{Base: "_date"}))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		for _, tr := range trs {
+			out, _, err := tr.Append(nil, v)
+			if err == nil && tr.Unique() && len(v) > 0 && out == nil {
+				t.Fatalf("unique transformer gave no output")
+			}
+		}
+	})
+}

@@ -112,6 +112,13 @@ func (t *numberT) Append(dst, v []byte) ([]byte, bool, error) {
 	case "NaN", "Infinity", "-Infinity":
 		return append(dst, v...), false, nil
 	}
+	// PostgreSQL never writes exponents beyond float8's; a huge one would
+	// make big.Rat compute 10^n.
+	if e := strings.IndexAny(s, "eE"); e >= 0 {
+		if n, err := strconv.Atoi(strings.TrimPrefix(s[e+1:], "+")); err != nil || n > 400 || n < -400 {
+			return dst, false, fmt.Errorf("number: %w", errValue)
+		}
+	}
 	x, ok := new(big.Rat).SetString(s)
 	if !ok {
 		return dst, false, fmt.Errorf("number: %w", errValue)
