@@ -98,7 +98,22 @@ type fitLength struct {
 	n int
 }
 
-func (f fitLength) Unique() bool { return f.t.Unique() }
+// Unique: cutting output can merge values, so a unique transformer stays
+// unique only where the column is wide enough for its distinguishing part.
+func (f fitLength) Unique() bool {
+	if !f.t.Unique() {
+		return false
+	}
+	switch f.t.(type) {
+	case *phoneT, keepT, *hashT:
+		return true // same length as the input / already sized to the column
+	case *emailT:
+		return f.n >= 24 // the compact form
+	case *uuidT:
+		return f.n >= 36
+	}
+	return f.n >= 64
+}
 
 func (f fitLength) Append(dst, v []byte) ([]byte, bool, error) {
 	start := len(dst)

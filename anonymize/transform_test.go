@@ -456,6 +456,11 @@ func TestFitLength(t *testing.T) {
 		}
 		seen[out] = true
 	}
+	if !email.Unique() || mustT(t, rule("email"), testKey, ColumnType{Base: "varchar", Length: 20}).Unique() ||
+		!mustT(t, rule("phone"), testKey, ColumnType{Base: "varchar", Length: 20}).Unique() ||
+		mustT(t, rule("name", "unique", true), testKey, ColumnType{Base: "varchar", Length: 30}).Unique() {
+		t.Fatal("uniqueness claims on narrow columns are wrong")
+	}
 	addr := mustT(t, rule("address", "part", "full"), testKey, ColumnType{Base: "varchar", Length: 12})
 	if out := apply(t, addr, "1 Main St"); len([]rune(out)) > 12 {
 		t.Fatalf("varchar(12) address %q", out)
