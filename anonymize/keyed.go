@@ -32,8 +32,12 @@ func newPRF(key []byte, identity string) *prf {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte("pgtwin/anonymize/v1\x00"))
 	m.Write([]byte(identity))
-	sub := m.Sum(nil)
-	b, err := aes.NewCipher(sub[:16])
+	return newCMAC(m.Sum(nil)[:16])
+}
+
+// newCMAC is AES-CMAC (RFC 4493) under an AES key.
+func newCMAC(aesKey []byte) *prf {
+	b, err := aes.NewCipher(aesKey)
 	if err != nil {
 		panic(err) // 16-byte key: cannot fail
 	}
