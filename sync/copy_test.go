@@ -267,3 +267,28 @@ func TestParseTOC(t *testing.T) {
 		t.Error("a comment line parsed as an entry")
 	}
 }
+
+// Many tiny tables and more workers than the first ones need: a worker that
+// connects late finds the queue empty or joins before the snapshot goes.
+func TestDumpSyncManySmallTables(t *testing.T) {
+	src := pgtest.Start(t, pgtest.Options{Databases: []string{"app"}})
+	var ddl strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&ddl, "CREATE TABLE t%02d (id int PRIMARY KEY, v text); INSERT INTO t%02d VALUES (1, 'x');\n", i, i)
+	}
+	src.Exec(t, "app", ddl.String())
+	for range 3 {
+		tgtCluster, tgt := newTarget(t)
+		d := &Dumper{Source: Source{URL: src.ConnString("app")}, Parallel: 8, Plan: plan(hashMasker{})}
+		var p Progress
+		if err := d.Run(context.Background(), tgt, &p); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if st := p.Stats(); st.TablesDone != 40 || st.Rows != 40 {
+			t.Fatalf("progress %+v, want 40 tables and rows", st)
+		}
+		if n := query[int64](t, tgtCluster, "SELECT count(*) FROM t39"); n != 1 {
+			t.Fatalf("t39 has %d rows", n)
+		}
+	}
+}

@@ -52,9 +52,9 @@ func (w *worker) work(ctx context.Context, queue <-chan *table, onStart func()) 
 	if w.tgt, err = pgx.ConnectConfig(ctx, cfg); err != nil {
 		return fmt.Errorf("connect to target: %w", err)
 	}
-	if err := w.joinSnapshot(ctx); err != nil {
-		return err
-	}
+	// Each worker joins the snapshot when it takes its first table: one that
+	// finds the queue already empty never needs the snapshot, which may be
+	// released by then.
 	for t := range queue {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -62,6 +62,9 @@ func (w *worker) work(ctx context.Context, queue <-chan *table, onStart func()) 
 		if err := w.copyWithRetry(ctx, t, onStart); err != nil {
 			return fmt.Errorf("table %s: %w", t.qname, err)
 		}
+	}
+	if w.src == nil {
+		return nil
 	}
 	// Done: end the transaction so this worker stops holding the snapshot.
 	if _, err := w.src.Exec(ctx, "COMMIT"); err != nil {
@@ -109,26 +112,37 @@ func (w *worker) copyWithRetry(ctx context.Context, t *table, onStart func()) er
 	wait := b.Initial
 	name := t.schema + "." + t.name
 	log := w.r.log.With().Str(logkey.Table, name).Logger()
-	w.r.p.tableStarted(name)
-	onStart()
+	started := false
+	finish := func(ok bool) {
+		if started {
+			w.r.p.tableFinished(name, ok)
+		}
+	}
 	begin := time.Now()
 	for attempt := 1; ; attempt++ {
 		if w.src == nil {
 			if err := w.joinSnapshot(ctx); err != nil {
-				w.r.p.tableFinished(name, false)
+				finish(false)
 				return err
 			}
 		}
+		if !started {
+			// Counted only once this worker holds the snapshot itself, so
+			// the coordinator may let it go after the last table's start.
+			started = true
+			w.r.p.tableStarted(name)
+			onStart()
+		}
 		rows, n, err := w.copyTable(ctx, t)
 		if err == nil {
-			w.r.p.tableFinished(name, true)
+			finish(true)
 			log.Debug().Int64(logkey.Rows, rows).Int64(logkey.Bytes, n).
 				Str(logkey.Duration, time.Since(begin).Round(time.Millisecond).String()).Msg("table copied")
 			return nil
 		}
 		w.r.p.uncount(rows, n)
 		if !isSourceFault(err) || attempt >= b.Attempts || ctx.Err() != nil {
-			w.r.p.tableFinished(name, false)
+			finish(false)
 			if isSourceFault(err) && ctx.Err() == nil {
 				return fmt.Errorf("%w after %d attempts: %w", ErrSourceUnreachable, attempt, err)
 			}
@@ -138,7 +152,7 @@ func (w *worker) copyWithRetry(ctx context.Context, t *table, onStart func()) er
 		w.closeSource(ctx)
 		select {
 		case <-ctx.Done():
-			w.r.p.tableFinished(name, false)
+			finish(false)
 			return ctx.Err()
 		case <-time.After(wait):
 		}
