@@ -152,3 +152,12 @@ func (p *Progress) statsAt(now time.Time) Stats {
 }
 
 func secs(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+// ETASeconds is the ETA as api.SyncStatus carries it: nil when unknown.
+func (s Stats) ETASeconds() *float64 {
+	if !s.HasETA {
+		return nil
+	}
+	v := s.ETA.Seconds()
+	return &v
+}
