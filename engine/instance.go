@@ -72,6 +72,12 @@ func (e *Engine) Start(ctx context.Context, id string, spec InstanceSpec) (*Inst
 	if !exists(filepath.Join(pgdata, "PG_VERSION")) {
 		return nil, fmt.Errorf("start %s: %w", id, ErrNotFound)
 	}
+	if inst, st, ok := e.instance(id); ok && st == "stopping" {
+		// Shutting down: let it finish, then start afresh.
+		if err := e.signalAndWait(ctx, id, inst.PID, 0, e.opts.StopTimeout); err != nil {
+			return nil, fmt.Errorf("start %s: still shutting down: %w", id, err)
+		}
+	}
 	if inst, st, ok := e.instance(id); ok {
 		if st != "ready" && st != "standby" {
 			if err := e.waitReady(ctx, id, inst.PID, nil, 0); err != nil {

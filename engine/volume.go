@@ -259,7 +259,7 @@ func (e *Engine) abandon(id string, cause error) error {
 	defer cancel()
 	if err := e.removeVolume(ctx, id); err != nil {
 		e.log.Error().Err(err).Str(logkey.Volume, id).Msg("could not remove volume of a failed operation; Recover will retry")
-		return cause
+		return noSpace(cause)
 	}
 	if err := e.forget(id); err != nil {
 		e.log.Error().Err(err).Str(logkey.Volume, id).Msg("could not clear journal entry")
