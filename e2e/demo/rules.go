@@ -8,7 +8,7 @@ const demoRules = `"public.customers.email" = { transform = "email", unique = tr
 "public.customers.phone" = { transform = "phone" }
 "public.customers.birth_date" = { transform = "date", keep_year = true }
 "public.customers.notes" = { transform = "null" }
-"public.customers.profile" = { transform = "json", paths = { "contact.email" = "email", "contact.phone" = "phone", "last_login_ip" = "ip" } }
+"public.customers.profile" = { transform = "json", paths = { "contact.email" = { transform = "email" }, "contact.phone" = { transform = "phone" }, "last_login_ip" = { transform = "ip" } } }
 "public.addresses.street" = { transform = "address", part = "street" }
 "public.addresses.city" = { transform = "address", part = "city" }
 "public.addresses.postcode" = { transform = "address", part = "postcode" }
