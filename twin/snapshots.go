@@ -102,3 +102,32 @@ func (t *Twin) snapshotView(r snapshotRecord) api.Snapshot {
 	t.mu.Unlock()
 	return api.Snapshot{ID: r.ID, CreatedAt: r.CreatedAt, SourceLSN: r.SourceLSN, SizeBytes: r.SizeBytes, Branches: n}
 }
+
+// dropSnapshot destroys snapshot id and its record, if it exists and keep
+// (checked under t.mu, if given) does not say to keep it.
+func (t *Twin) dropSnapshot(ctx context.Context, id string, keep func(s *snapshotRecord) bool) bool {
+	t.mu.Lock()
+	s := t.snaps[id]
+	if s == nil || (keep != nil && keep(s)) {
+		t.mu.Unlock()
+		return false
+	}
+	err := t.updateSnapshot(s, func(r *snapshotRecord) { r.State = stateDeleting })
+	vol := s.Volume
+	t.mu.Unlock()
+	if err == nil {
+		err = t.destroy(ctx, vol)
+	}
+	if err != nil {
+		t.log.Error().Err(err).Str(logkey.Snapshot, id).Msg("could not remove snapshot; the sweeper retries")
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.st.removeSnapshot(id); err != nil {
+		t.log.Error().Err(err).Str(logkey.Snapshot, id).Msg("could not drop snapshot record")
+		return false
+	}
+	delete(t.snaps, id)
+	return true
+}
