@@ -128,6 +128,12 @@ func TestCloneIsolation(t *testing.T) {
 					t.Errorf("%s sees %q, want %q", name, got, want[name])
 				}
 			}
+			for _, id := range []string{"origin", "snap", "a"} {
+				u, err := f.e.Usage(ctx, id)
+				if err != nil || u.TotalBytes <= 0 || u.ExclusiveBytes < 0 || u.ExclusiveBytes > u.TotalBytes || u.Method == "" {
+					t.Errorf("usage of %s: %+v, %v", id, u, err)
+				}
+			}
 		})
 	}
 }
