@@ -2,6 +2,7 @@ package twin
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/pgtwin/pgtwin/engine"
@@ -49,6 +50,13 @@ func (t *Twin) sweep(ctx context.Context) {
 // revive restarts branches that should run and do not (a postmaster that
 // crashed or was killed), on their ports, so their URLs keep working.
 func (t *Twin) revive(ctx context.Context) {
+	// Main is left alone while a snapshot or a replacement holds it.
+	if t.mainMu.TryLock() {
+		if _, err := t.startMain(ctx); err != nil && !errors.Is(err, ErrNotReady) && ctx.Err() == nil {
+			t.log.Error().Err(err).Msg("main is not running and could not be restarted")
+		}
+		t.mainMu.Unlock()
+	}
 	t.mu.Lock()
 	var names []string
 	for _, b := range t.branches {
