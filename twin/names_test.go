@@ -1,6 +1,8 @@
 package twin
 
 import (
+	"os/user"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,5 +58,35 @@ func TestSourceDatabaseAndURI(t *testing.T) {
 	}
 	if u := connectionURI("alice", "pw", "::", 6501, "app"); u != "postgres://alice:pw@[::1]:6501/app" {
 		t.Errorf("uri %s", u)
+	}
+}
+
+// Callers are resolved from peer credentials against the passwd and group
+// databases: root is admin; others by membership of daemon.admin_group.
+func TestCallerFor(t *testing.T) {
+	pg, err := user.Lookup("postgres")
+	if err != nil {
+		t.Fatalf("the postgres OS user is needed (install postgresql): %v", err)
+	}
+	uid, _ := strconv.Atoi(pg.Uid)
+	gid, _ := strconv.Atoi(pg.Gid)
+	grp, err := user.LookupGroupId(pg.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := &Twin{}
+	tw.cfg.Daemon.AdminGroup = "no-such-group-here"
+	if c := tw.CallerFor(0, 0); !c.Admin || c.User != "root" {
+		t.Fatalf("root: %+v", c)
+	}
+	if c := tw.CallerFor(uid, gid); c.Admin || c.User != "postgres" {
+		t.Fatalf("postgres, not in the admin group: %+v", c)
+	}
+	tw.cfg.Daemon.AdminGroup = grp.Name
+	if c := tw.CallerFor(uid, gid); !c.Admin {
+		t.Fatalf("postgres in admin group %s: %+v", grp.Name, c)
+	}
+	if c := tw.CallerFor(4242420, 4242420); c.Admin || c.User != "uid4242420" {
+		t.Fatalf("unknown uid: %+v", c)
 	}
 }

@@ -3,9 +3,14 @@ package twin
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/pgtwin/pgtwin/twin/api"
@@ -179,5 +184,50 @@ func TestConcurrency(t *testing.T) {
 	}
 	for i := 1; i < n; i++ {
 		wantInts(t, "sibling usable", ints(t, dial(t, out[i].ConnectionURI), "SELECT 1"), 1)
+	}
+}
+
+// The socket is 0660 with daemon.socket_group, and a stale socket file from
+// a crashed daemon is replaced.
+func TestListenGroup(t *testing.T) {
+	t.Parallel()
+	grp, err := user.LookupGroup("postgres")
+	if err != nil {
+		t.Fatalf("the postgres group is needed (install postgresql): %v", err)
+	}
+	dir, err := os.MkdirTemp("", "tw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	tw := &Twin{}
+	tw.cfg.Daemon.Socket = filepath.Join(dir, "sub", "pgtwin.sock")
+	tw.cfg.Daemon.AdminGroup = "no-such-group-here"
+	tw.cfg.Daemon.SocketGroup = "postgres"
+	// A stale socket: bound, then left behind without a listener.
+	if err := os.MkdirAll(filepath.Dir(tw.cfg.Daemon.Socket), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := net.ListenUnix("unix", &net.UnixAddr{Name: tw.cfg.Daemon.Socket, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.SetUnlinkOnClose(false)
+	stale.Close()
+	ln, err := tw.Listen()
+	if err != nil {
+		t.Fatalf("listen over a stale socket: %v", err)
+	}
+	defer ln.Close()
+	fi, err := os.Stat(tw.cfg.Daemon.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode().Perm() != 0o660 || strconv.Itoa(int(st.Gid)) != grp.Gid {
+		t.Fatalf("socket mode %v gid %d, want 0660 and group %s (%s)", fi.Mode().Perm(), st.Gid, grp.Name, grp.Gid)
+	}
+	if di, err := os.Stat(filepath.Dir(tw.cfg.Daemon.Socket)); err != nil || di.Mode().Perm() != 0o755 {
+		t.Fatalf("socket dir: %v %v", di.Mode(), err)
 	}
 }
