@@ -67,7 +67,7 @@ func (t *Twin) ResetBranch(ctx context.Context, c Caller, name string) (api.Bran
 	}
 	if rec.Protected {
 		t.mu.Unlock()
-		return api.Branch{}, refuse(ErrConflict, "branch %q is protected; unprotect it first", name)
+		return api.Branch{}, refuse(ErrConflict, "branch %q is protected; run pgtwin branches unprotect %[1]s first", name)
 	}
 	if rec.State != stateReady && rec.State != api.StateFailed {
 		st := rec.State
@@ -152,7 +152,7 @@ func (t *Twin) DeleteBranch(ctx context.Context, c Caller, name string) error {
 	}
 	if rec.Protected {
 		t.mu.Unlock()
-		return refuse(ErrConflict, "branch %q is protected; unprotect it first", name)
+		return refuse(ErrConflict, "branch %q is protected; run pgtwin branches unprotect %[1]s first", name)
 	}
 	if kids := t.children(name); len(kids) > 0 {
 		t.mu.Unlock()
