@@ -111,6 +111,8 @@ type FollowerStatus struct {
 	Transactions int64     // source transactions applied since start
 	Rows         int64     // row changes applied since start
 	Missing      int64     // updates/deletes that found no row (should be 0)
+	Streamed     int64     // large transactions received in streamed segments
+	SpilledBytes int64     // masked changes of streamed transactions written to SpillDir
 	Copy         *Stats    // initial copy progress, while initializing
 }
 

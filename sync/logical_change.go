@@ -103,6 +103,7 @@ type streamBuf struct {
 	// subStart is where each subtransaction's first change sits: its
 	// abort drops it and everything after.
 	subStart map[uint32]bufPos
+	spilled  int64 // bytes written in all
 }
 
 type bufPos struct {
@@ -128,6 +129,8 @@ func (b *streamBuf) add(c *change, dir string, limit int64) error {
 }
 
 func (b *streamBuf) spill(dir string) error {
+	before := b.fileSize
+	defer func() { b.spilled += b.fileSize - before }()
 	if b.file == nil {
 		f, err := os.CreateTemp(dir, "stream-*.spill") // mode 0600
 		if err != nil {

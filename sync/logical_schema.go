@@ -96,10 +96,26 @@ func (s *session) relState(ctx context.Context, r *pgoutput.Relation) (*relState
 		if len(unknown) == 0 {
 			return rs, nil
 		}
-		if attempt > 0 {
-			return nil, fmt.Errorf("masking plan for %s does not cover column(s) %s: %w", rs.qname, strings.Join(unknown, ", "), ErrNeedsResync)
+		if attempt > 0 && attempt < 8 {
+			// The walsender may send a transaction before its commit is
+			// visible to other sessions: give the catalog a moment.
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+			}
+		} else if attempt > 0 && func() bool { in, _ := s.dec.InStream(); return in }() {
+			// A streamed transaction still open on the source added them:
+			// the catalog shows them once it commits. Start over then.
+			return nil, fmt.Errorf("column(s) %s of %s were added by a transaction still in progress on the source: %w",
+				strings.Join(unknown, ", "), rs.qname, errRetryLater)
 		}
-		s.log.Info().Str("table", rs.qname).Strs("columns", unknown).Msg("new columns on the source: checking the masking plan")
+		if attempt >= 8 {
+			return nil, fmt.Errorf("masking plan for %s (columns %s) does not cover column(s) %s: %w", rs.qname, strings.Join(vm.Columns(), ", "), strings.Join(unknown, ", "), ErrNeedsResync)
+		}
+		if attempt == 0 {
+			s.log.Info().Str("table", rs.qname).Strs("columns", unknown).Msg("new columns on the source: checking the masking plan")
+		}
 		m, err := s.f.Plan(ctx, s.src)
 		if err != nil {
 			return nil, &PlanError{Table: rs.qname, Columns: unknown, Err: err}

@@ -110,7 +110,8 @@ func (f *Follower) ensurePublication(ctx context.Context, conn *pgx.Conn) error 
 	}
 	names := make([]string, len(tables))
 	for i, t := range tables {
-		names[i] = t.qname()
+		// ONLY: an inheritance parent must not drag in excluded children.
+		names[i] = "ONLY " + t.qname()
 	}
 	pub := pgx.Identifier{f.Publication}.Sanitize()
 	var exists bool

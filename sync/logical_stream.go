@@ -25,6 +25,10 @@ const (
 	statusEvery  = 10 * time.Second
 )
 
+// errRetryLater ends a session that cannot go on yet but will once the
+// source moves on.
+var errRetryLater = errors.New("retry later")
+
 // follow fills main when it was never filled, then streams, reconnecting
 // after connection faults on either side, until ctx ends or a fault needs
 // a person.
@@ -55,7 +59,7 @@ func (f *Follower) follow(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !retriable(err) {
+		if !retriable(err) && !errors.Is(err, errRetryLater) {
 			return err
 		}
 		if time.Since(started) > time.Minute {
@@ -500,6 +504,10 @@ func (s *session) streamCommit(ctx context.Context, m *pgoutput.StreamCommit) er
 		b = &streamBuf{xid: m.Xid}
 	}
 	defer b.close()
+	s.f.mu.Lock()
+	s.f.st.Streamed++
+	s.f.st.SpilledBytes += b.spilled
+	s.f.mu.Unlock()
 	if m.CommitLSN < s.lastEnd {
 		return nil // applied before a restart
 	}

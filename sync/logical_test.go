@@ -145,6 +145,9 @@ func TestLogicalWorkloadEquality(t *testing.T) {
 	e.equal()
 
 	st := f.Status()
+	if st.Streamed < 2 || st.SpilledBytes == 0 {
+		t.Errorf("streamed transactions = %d, spilled %d bytes: want the big ones streamed and spilled", st.Streamed, st.SpilledBytes)
+	}
 	if st.Missing != 0 {
 		t.Errorf("%d updates/deletes found no row in the twin", st.Missing)
 	}
