@@ -21,6 +21,11 @@ func TestLifecycleAndIsolation(t *testing.T) {
 		t.Fatalf("want the initial snapshot, got %+v", snaps)
 	}
 
+	wantInts(t, "main's database owned by a NOLOGIN non-superuser owner role", f.mainInts(
+		`SELECT count(*) FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba
+		 WHERE d.datname = 'app' AND r.rolname = 'pgtwin_owner' AND NOT r.rolcanlogin AND NOT r.rolsuper`), 1)
+	wantInts(t, "main's database empty", f.mainInts(
+		`SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'`), 0)
 	f.mainExec("CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
 	if _, err := f.tw.TakeSnapshot(ctx, SnapshotOptions{}); err != nil {
 		t.Fatal(err)
