@@ -87,6 +87,7 @@ func (e *Engine) Start(ctx context.Context, id string, spec InstanceSpec) (*Inst
 		e.log.Info().Str(logkey.Volume, id).Int(logkey.PID, inst.PID).Int(logkey.Port, inst.Port).Msg("adopted running instance")
 		return inst, nil
 	}
+	e.killStrays(ctx, id)
 	inst, err := e.launch(ctx, id, spec, e.opts.Config.ListenAddress)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", id, err)
@@ -210,6 +211,7 @@ func (e *Engine) Stop(ctx context.Context, id string) error {
 func (e *Engine) stop(ctx context.Context, id string) error {
 	inst, _, ok := e.instance(id)
 	if !ok {
+		e.killStrays(ctx, id)
 		return nil
 	}
 	if e.signalAndWait(ctx, id, inst.PID, syscall.SIGINT, e.opts.StopTimeout) == nil {
