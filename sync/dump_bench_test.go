@@ -111,6 +111,7 @@ FROM generate_series(1, %[1]d * 3) i;`, n))
 
 	// (b) pg_dump -Fd -j 4 + pg_restore -j 4, no masking.
 	tgtB := pgtest.Start(t, pgtest.Options{Settings: settings})
+	tgtB.Exec(t, "postgres", "CREATE ROLE app_reader NOLOGIN") // pg_restore does not create the policy's role
 	tgtB.Exec(t, "postgres", "CREATE DATABASE app")
 	dumpDir := filepath.Join(t.TempDir(), "dump")
 	startB := time.Now()
