@@ -214,6 +214,7 @@ func (t *Twin) Handler() http.Handler {
 		st, err := s.Trigger(r.Context(), req)
 		return st, http.StatusAccepted, err
 	})
+	t.maskRoutes(h)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, api.Error{Error: fmt.Sprintf("no route %s %s; see the socket API in SPEC.md", r.Method, r.URL.Path)})
 	})
@@ -237,7 +238,7 @@ func (t *Twin) serveOne(w http.ResponseWriter, r *http.Request, fn func(http.Res
 		code = HTTPStatus(err)
 		msg := userMessage(err)
 		if errors.Is(err, errNoSync) {
-			code, msg = http.StatusNotImplemented, "sync is not implemented in this build of pgtwin yet"
+			code, msg = http.StatusNotImplemented, "no source is configured: set [source] url in the daemon's config and restart it"
 		}
 		ev := log.Info()
 		if code >= 500 {
