@@ -1,6 +1,7 @@
 package twinsync
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
+	"github.com/pgtwin/pgtwin/anonymize"
 	"github.com/pgtwin/pgtwin/internal/logkey"
 	"github.com/pgtwin/pgtwin/sync/pgoutput"
 )
@@ -32,6 +34,11 @@ type applier struct {
 	addColumn func(ctx context.Context, rs *relState, col string) (string, error)
 
 	open    bool // a target transaction is open
+	// Consecutive inserts into one table with one column set wait here:
+	// many go in as one COPY, a few as prepared INSERTs.
+	ins     []*change
+	insKey  string
+	copyBuf []byte
 	batch   pgconn.Batch
 	queued  []queuedStmt
 	missing int64 // updates and deletes that found no row
@@ -97,8 +104,73 @@ func (a *applier) begin(ctx context.Context) error {
 	return nil
 }
 
-// flush sends the queued statements.
+// copyMin is the run of inserts from which COPY beats pipelined INSERTs.
+const copyMin = 16
+
+// flush sends the waiting inserts and the queued statements, in order.
 func (a *applier) flush(ctx context.Context) error {
+	if err := a.flushInserts(ctx); err != nil {
+		return err
+	}
+	return a.flushBatch(ctx)
+}
+
+func (a *applier) flushInserts(ctx context.Context) error {
+	ins := a.ins
+	if len(ins) == 0 {
+		return nil
+	}
+	a.ins, a.insKey = nil, ""
+	if len(ins) < copyMin {
+		for _, c := range ins {
+			if err := a.insert(ctx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := a.flushBatch(ctx); err != nil {
+		return err
+	}
+	rs := ins[0].rs
+	var names []string
+	for i, v := range ins[0].newT {
+		if v.Kind != pgoutput.TupleUnchanged {
+			names = append(names, pgx.Identifier{rs.rel.Columns[i].Name}.Sanitize())
+		}
+	}
+	buf := a.copyBuf[:0]
+	for _, c := range ins {
+		first := true
+		for _, v := range c.newT {
+			if v.Kind == pgoutput.TupleUnchanged {
+				continue
+			}
+			if !first {
+				buf = append(buf, '\t')
+			}
+			first = false
+			if v.Kind == pgoutput.TupleNull {
+				buf = append(buf, '\\', 'N')
+			} else {
+				buf = anonymize.EncodeCopyField(buf, v.Data)
+			}
+		}
+		buf = append(buf, '\n')
+	}
+	a.copyBuf = buf
+	sql := "COPY " + rs.qname + " (" + strings.Join(names, ", ") + ") FROM STDIN"
+	if _, err := a.conn.CopyFrom(ctx, bytes.NewReader(buf), sql); err != nil {
+		return fmt.Errorf("apply: %w", redact(err))
+	}
+	if cap(a.copyBuf) > 16<<20 {
+		a.copyBuf = nil
+	}
+	return nil
+}
+
+// flushBatch sends the queued statements.
+func (a *applier) flushBatch(ctx context.Context) error {
 	if len(a.queued) == 0 {
 		return nil
 	}
@@ -140,6 +212,7 @@ func (a *applier) commit(ctx context.Context, slot string, lsn pgoutput.LSN) err
 
 func (a *applier) rollback(ctx context.Context) {
 	a.batch, a.queued = pgconn.Batch{}, a.queued[:0]
+	a.ins, a.insKey = nil, ""
 	if a.open {
 		a.exec(ctx, "ROLLBACK")
 		a.open = false
@@ -148,6 +221,9 @@ func (a *applier) rollback(ctx context.Context) {
 }
 
 func (a *applier) queue(ctx context.Context, stmt string, params [][]byte, check bool, table string) error {
+	if err := a.flushInserts(ctx); err != nil {
+		return err
+	}
 	a.batch.ExecPrepared(stmt, params, nil, nil)
 	a.queued = append(a.queued, queuedStmt{check: check, table: table})
 	if len(a.queued) >= maxQueued {
@@ -256,13 +332,42 @@ func (a *applier) apply(ctx context.Context, c *change) error {
 	if err != nil {
 		return err
 	}
-	cols := rs.rel.Columns
 	var key strings.Builder
-	var params [][]byte
 	key.WriteString(strconv.FormatUint(rs.ver, 10))
 	key.WriteByte(c.kind)
 	switch c.kind {
 	case 'I':
+		key.WriteByte('/')
+		for i, v := range c.newT {
+			if v.Kind != pgoutput.TupleUnchanged {
+				key.WriteString(strconv.Itoa(i))
+				key.WriteByte(',')
+			}
+		}
+		if k := key.String(); k != a.insKey {
+			if err := a.flushInserts(ctx); err != nil {
+				return err
+			}
+			a.insKey = k
+		}
+		a.ins = append(a.ins, c)
+		if len(a.ins) >= maxQueued*5 {
+			return a.flushInserts(ctx)
+		}
+		return nil
+	}
+	return a.change(ctx, c, tt, &key)
+}
+
+// insert queues one prepared INSERT.
+func (a *applier) insert(ctx context.Context, c *change) error {
+	rs := c.rs
+	cols := rs.rel.Columns
+	var key strings.Builder
+	var params [][]byte
+	key.WriteString(strconv.FormatUint(rs.ver, 10))
+	key.WriteByte('I')
+	{
 		var names, vals []string
 		for i, v := range c.newT {
 			if v.Kind == pgoutput.TupleUnchanged {
@@ -279,7 +384,21 @@ func (a *applier) apply(ctx context.Context, c *change) error {
 		if err != nil {
 			return err
 		}
-		return a.queue(ctx, name, params, false, rs.qname)
+		a.batch.ExecPrepared(name, params, nil, nil)
+		a.queued = append(a.queued, queuedStmt{table: rs.qname})
+		if len(a.queued) >= maxQueued {
+			return a.flushBatch(ctx)
+		}
+		return nil
+	}
+}
+
+// change queues an update or delete.
+func (a *applier) change(ctx context.Context, c *change, tt *twinTable, key *strings.Builder) error {
+	rs := c.rs
+	cols := rs.rel.Columns
+	var params [][]byte
+	switch c.kind {
 	case 'U':
 		var sets []string
 		for i, v := range c.newT {
@@ -295,7 +414,7 @@ func (a *applier) apply(ctx context.Context, c *change) error {
 			return nil
 		}
 		key.WriteByte('|')
-		where, params, err := a.where(rs, tt, c, params, &key)
+		where, params, err := a.where(rs, tt, c, params, key)
 		if err != nil {
 			return err
 		}
@@ -306,7 +425,7 @@ func (a *applier) apply(ctx context.Context, c *change) error {
 		}
 		return a.queue(ctx, name, params, true, rs.qname)
 	case 'D':
-		where, params, err := a.where(rs, tt, c, nil, &key)
+		where, params, err := a.where(rs, tt, c, nil, key)
 		if err != nil {
 			return err
 		}

@@ -111,19 +111,21 @@ ANALYZE;
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
 
+var logicalRuleMap = map[string]map[string]any{
+	"public.customers.email":      {"transform": "email"},
+	"public.customers.full_name":  {"transform": "name"},
+	"public.customers.phone":      {"transform": "phone"},
+	"public.addresses.street":     {"transform": "address"},
+	"public.payments.card_number": {"transform": "partial", "keep_last": 4},
+	"public.ri_index.email":       {"transform": "email"},
+	"public.ri_full.b":            {"transform": "hash"},
+	"public.toasty.big":           {"transform": "hash"},
+	"public.parents.name":         {"transform": "name"},
+}
+
 func logicalRules(t testing.TB) anonymize.Rules {
 	t.Helper()
-	rules, err := anonymize.ParseRules(map[string]map[string]any{
-		"public.customers.email":      {"transform": "email"},
-		"public.customers.full_name":  {"transform": "name"},
-		"public.customers.phone":      {"transform": "phone"},
-		"public.addresses.street":     {"transform": "address"},
-		"public.payments.card_number": {"transform": "partial", "keep_last": 4},
-		"public.ri_index.email":       {"transform": "email"},
-		"public.ri_full.b":            {"transform": "hash"},
-		"public.toasty.big":           {"transform": "hash"},
-		"public.parents.name":         {"transform": "name"},
-	})
+	rules, err := anonymize.ParseRules(logicalRuleMap)
 	if err != nil {
 		t.Fatal(err)
 	}

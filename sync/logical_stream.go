@@ -236,6 +236,10 @@ func (f *Follower) session(ctx context.Context) (err error) {
 func slotError(slot string, err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
+		if pgErr.Code == "55006" {
+			// Still held by the walsender of a connection that just died.
+			return fmt.Errorf("replication slot %s is in use (%s): %w", slot, pgErr.Message, errRetryLater)
+		}
 		if pgErr.Code == "42704" || strings.Contains(pgErr.Message, "can no longer get changes") ||
 			strings.Contains(pgErr.Message, "has been invalidated") {
 			return fmt.Errorf("replication slot %s is missing or lost its WAL on the source (%s): %w", slot, pgErr.Message, ErrNeedsResync)
