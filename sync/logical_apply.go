@@ -33,7 +33,7 @@ type applier struct {
 	// ALTER TABLE ADD COLUMN.
 	addColumn func(ctx context.Context, rs *relState, col string) (string, error)
 
-	open    bool // a target transaction is open
+	open bool // a target transaction is open
 	// Consecutive inserts into one table with one column set wait here:
 	// many go in as one COPY, a few as prepared INSERTs.
 	ins     []*change

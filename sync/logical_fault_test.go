@@ -316,4 +316,3 @@ func tail(s string, n int) string {
 	}
 	return s
 }
-
