@@ -1,0 +1,306 @@
+package twinsync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/pgtwin/pgtwin/anonymize"
+	"github.com/pgtwin/pgtwin/internal/logkey"
+)
+
+// Service states, as `pgtwin sync status` shows them in dump mode.
+const (
+	ServiceIdle    = "idle"
+	ServiceRunning = "running"
+	ServiceFailed  = "failed"
+)
+
+// ReplaceFunc builds a fresh main and fills it with fill; on success the new
+// main is snapshotted and switched to, and the snapshot's id is returned. On
+// failure nothing but the half-built volume may have changed, and that is
+// removed. The daemon wraps twin.ReplaceMain.
+type ReplaceFunc func(ctx context.Context, fill func(ctx context.Context, tgt Target) error) (snapshot string, err error)
+
+// ServiceConfig configures a dump-mode Service.
+type ServiceConfig struct {
+	Source    Source
+	Selection Selection
+	Parallel  int
+	Schedule  string // sync.schedule; empty: only on request
+
+	Rules  anonymize.Rules
+	Policy string // anonymize.on_unclassified_pii
+	Key    []byte
+
+	Replace ReplaceFunc
+	// StateFile persists the last run's outcome (write, fsync, rename), so a
+	// missed scheduled run is caught up at start.
+	StateFile string
+	TempDir   string
+	BinDir    string
+	Backoff   Backoff
+	Log       zerolog.Logger
+}
+
+// Service is dump mode as the daemon runs it: the schedule, one run at a
+// time (requests while one runs join it), progress and the last outcome.
+type Service struct {
+	cfg   ServiceConfig
+	log   zerolog.Logger
+	sched *Scheduler
+
+	mu    sync.Mutex
+	prog  *Progress // the current run's, or the last one's
+	state serviceState
+}
+
+// serviceState is what survives a restart (StateFile).
+type serviceState struct {
+	LastSuccess  *time.Time `json:"last_success"`
+	LastSnapshot string     `json:"last_snapshot,omitempty"`
+	StartedAt    *time.Time `json:"started_at"`
+	FinishedAt   *time.Time `json:"finished_at"`
+	Failed       bool       `json:"failed"`
+	LastError    string     `json:"last_error,omitempty"`
+	FailedStep   string     `json:"failed_step,omitempty"`
+}
+
+// ServiceStatus is a reading of the Service for `sync status`.
+type ServiceStatus struct {
+	State       string
+	Step        string
+	StartedAt   *time.Time
+	FinishedAt  *time.Time
+	LastSuccess *time.Time
+	NextRun     *time.Time
+	LastError   string
+	Snapshot    string
+	Progress    Stats
+}
+
+// NewService validates the schedule and reads the persisted state.
+func NewService(cfg ServiceConfig) (*Service, error) {
+	if cfg.Replace == nil {
+		return nil, errors.New("dump sync: no way to replace main")
+	}
+	if len(cfg.Key) == 0 {
+		return nil, errors.New("dump sync: no masking key")
+	}
+	s := &Service{cfg: cfg, log: cfg.Log.With().Str(logkey.Component, "sync").Logger()}
+	if cfg.StateFile != "" {
+		b, err := os.ReadFile(cfg.StateFile)
+		switch {
+		case err == nil:
+			if err := json.Unmarshal(b, &s.state); err != nil {
+				return nil, fmt.Errorf("sync state %s: %w", cfg.StateFile, err)
+			}
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, fmt.Errorf("sync state: %w", err)
+		}
+	}
+	var last time.Time
+	if s.state.LastSuccess != nil {
+		last = *s.state.LastSuccess
+	}
+	sched, err := NewScheduler(SchedulerConfig{Spec: cfg.Schedule, Run: s.run, LastSuccess: last, Log: cfg.Log})
+	if err != nil {
+		return nil, err
+	}
+	s.sched = sched
+	return s, nil
+}
+
+// Start begins the schedule (running a missed sync now).
+func (s *Service) Start(ctx context.Context) error { return s.sched.Start(ctx) }
+
+// Stop cancels a running sync (its half-built main is removed) and ends the
+// schedule. Safe to call more than once.
+func (s *Service) Stop() { s.sched.Stop() }
+
+// Trigger starts a sync, or joins the one running.
+func (s *Service) Trigger() *Run { return s.sched.Request() }
+
+// Status reads the current state.
+func (s *Service) Status() ServiceStatus {
+	s.mu.Lock()
+	st := ServiceStatus{
+		State:       ServiceIdle,
+		StartedAt:   s.state.StartedAt,
+		FinishedAt:  s.state.FinishedAt,
+		LastSuccess: s.state.LastSuccess,
+		Snapshot:    s.state.LastSnapshot,
+	}
+	if s.state.Failed {
+		st.State, st.LastError, st.Step = ServiceFailed, s.state.LastError, s.state.FailedStep
+	}
+	prog := s.prog
+	s.mu.Unlock()
+	if cur := s.sched.Current(); cur != nil {
+		st.State, st.LastError = ServiceRunning, ""
+		started := cur.StartedAt.UTC()
+		st.StartedAt, st.FinishedAt = &started, nil
+	}
+	if prog != nil {
+		st.Progress = prog.Stats()
+		if st.State == ServiceRunning {
+			st.Step = st.Progress.Step
+		}
+	}
+	if n := s.sched.Next(); !n.IsZero() {
+		n = n.UTC()
+		st.NextRun = &n
+	}
+	return st
+}
+
+// run is one dump sync: the scheduler calls it, one at a time.
+func (s *Service) run(ctx context.Context) error {
+	prog := &Progress{}
+	started := time.Now().UTC()
+	s.mu.Lock()
+	s.prog = prog
+	s.mu.Unlock()
+
+	d := &Dumper{
+		Source:    s.cfg.Source,
+		Parallel:  s.cfg.Parallel,
+		Selection: s.cfg.Selection,
+		Plan:      AnonymizePlan(s.cfg.Rules, s.cfg.Policy, s.cfg.Key, s.cfg.Selection),
+		Backoff:   s.cfg.Backoff,
+		Log:       s.cfg.Log,
+		TempDir:   s.cfg.TempDir,
+	}
+	snap, err := s.cfg.Replace(ctx, func(ctx context.Context, tgt Target) error {
+		if tgt.BinDir == "" {
+			tgt.BinDir = s.cfg.BinDir
+		}
+		return d.Run(ctx, tgt, prog)
+	})
+	finished := time.Now().UTC()
+
+	s.mu.Lock()
+	next := s.state
+	next.StartedAt, next.FinishedAt = &started, &finished
+	if err == nil {
+		next.Failed, next.LastError, next.FailedStep = false, "", ""
+		next.LastSuccess, next.LastSnapshot = &finished, snap
+	} else {
+		next.Failed = true
+		next.LastError = redact(err).Error()
+		next.FailedStep = prog.Stats().Step
+		var se *StepError
+		if errors.As(err, &se) {
+			next.FailedStep = se.Step
+		} else if next.FailedStep == StepDone {
+			next.FailedStep = "snapshot"
+		}
+		if errors.Is(err, context.Canceled) {
+			next.LastError = "canceled: the daemon stopped during the sync"
+		}
+	}
+	s.state = next
+	s.mu.Unlock()
+	if perr := s.persist(next); perr != nil {
+		s.log.Error().Err(perr).Msg("could not record the sync's outcome")
+	}
+	if err == nil {
+		s.log.Info().Str(logkey.Snapshot, snap).Msg("new main twin published")
+	}
+	return err
+}
+
+// persist writes the state file durably: temp file, fsync, rename, fsync dir.
+func (s *Service) persist(st serviceState) error {
+	if s.cfg.StateFile == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(s.cfg.StateFile)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".sync-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), s.cfg.StateFile); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// MaskPlan reads the source catalog (with samples, kept in memory) and
+// builds the masking plan the next sync would use.
+func (s *Service) MaskPlan(ctx context.Context) (*anonymize.Plan, error) {
+	return MaskPlan(ctx, s.cfg.Source, s.cfg.Selection, s.cfg.Rules, s.cfg.Policy, s.cfg.Backoff, s.log)
+}
+
+// MaskCheck scans the database at target (a superuser connection string)
+// with the leak detectors and the exact values sampled from the source.
+func (s *Service) MaskCheck(ctx context.Context, target string) ([]anonymize.Finding, int, error) {
+	return MaskCheck(ctx, s.cfg.Source, s.cfg.Selection, s.cfg.Rules, s.cfg.Policy, s.cfg.Key, s.cfg.Backoff, s.log, target)
+}
+
+// MaskPlan builds the plan for the source as configured. Logical mode uses it
+// too.
+func MaskPlan(ctx context.Context, src Source, sel Selection, rules anonymize.Rules, policy string, b Backoff, log zerolog.Logger) (*anonymize.Plan, error) {
+	d := &Dumper{Source: src, Backoff: b, Log: log}
+	conn, err := d.connectSource(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	cat, err := ReadCatalog(ctx, conn, sel)
+	if err != nil {
+		return nil, fmt.Errorf("read source catalog: %w", redact(err))
+	}
+	return anonymize.BuildPlan(cat, rules, policy)
+}
+
+// MaskCheck is the leak check behind `pgtwin mask check`: it returns the
+// findings (redacted) and how many exact source values were looked for.
+func MaskCheck(ctx context.Context, src Source, sel Selection, rules anonymize.Rules, policy string, key []byte, b Backoff, log zerolog.Logger, target string) ([]anonymize.Finding, int, error) {
+	plan, err := MaskPlan(ctx, src, sel, rules, policy, b, log)
+	if err != nil {
+		return nil, 0, err
+	}
+	checker := plan.Checker(key)
+	conn, err := pgx.Connect(ctx, target)
+	if err != nil {
+		return nil, 0, fmt.Errorf("connect to the database to check: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	findings, err := ScanForLeaks(ctx, conn, checker, 0)
+	if err != nil {
+		return nil, 0, redact(err)
+	}
+	return findings, checker.ExactCount(), nil
+}
