@@ -107,6 +107,8 @@ pgtwin serve runs the daemon; every other command talks to it over its socket.`,
 		a.snapshotsCmd(),
 		a.branchesCmd(),
 		a.connectionStringCmd(),
+		a.syncCmd(),
+		a.maskCmd(),
 		a.versionCmd(),
 	)
 	return root

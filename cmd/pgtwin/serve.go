@@ -47,6 +47,10 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	sy, err := newSyncer(cfg, eng, tw, log)
+	if err != nil {
+		return err
+	}
 	// Listen first: a second daemon on the same socket must fail before it
 	// touches any volume.
 	ln, err := tw.Listen()
@@ -62,6 +66,13 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		return fmt.Errorf("start: %w", err)
 	}
 	defer tw.Stop()
+	if sy != nil {
+		tw.SetSyncer(sy)
+		if err := sy.start(ctx); err != nil {
+			return fmt.Errorf("start sync: %w", err)
+		}
+		defer sy.stop()
+	}
 	log.Info().Msg("daemon ready")
 	if err := tw.Serve(ctx, ln); err != nil {
 		return err
