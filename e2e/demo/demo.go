@@ -158,9 +158,11 @@ func pgtwinCLI(ctx context.Context, bin, sock string, args ...string) (string, e
 
 // sideBySide prints the same customers from the source and from the branch.
 func sideBySide(ctx context.Context, srcURL, branchURL string) error {
-	const q = `SELECT c.id, c.email, c.full_name, coalesce(c.phone, ''), coalesce(p.card_number, '')
-		FROM customers c LEFT JOIN orders o ON o.customer_id = c.id AND o.id % 2 = 0
-		LEFT JOIN payments p ON p.order_id = o.id ORDER BY c.id LIMIT 5`
+	// One row per customer: the card of their first paid order, if any.
+	const q = `SELECT c.id, c.email, c.full_name, coalesce(c.phone, ''),
+			coalesce((SELECT p.card_number FROM orders o JOIN payments p ON p.order_id = o.id
+				WHERE o.customer_id = c.id ORDER BY o.id LIMIT 1), '')
+		FROM customers c ORDER BY c.id LIMIT 5`
 	rows := func(url string) ([][]string, error) {
 		conn, err := pgx.Connect(ctx, url)
 		if err != nil {

@@ -3,7 +3,7 @@ package main
 // demoRules masks every PII column of the sample shop. Columns left out
 // (ids, totals, statuses, timestamps) are kept as they are; the plan shows
 // why each needs no rule.
-const demoRules = `"public.customers.email" = { transform = "email", unique = true }
+const demoRules = `"public.customers.email" = { transform = "email" }
 "public.customers.full_name" = { transform = "name" }
 "public.customers.phone" = { transform = "phone" }
 "public.customers.birth_date" = { transform = "date", keep_year = true }
