@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,8 +31,16 @@ type daemonOpts struct {
 	Driver string
 	// ImageSize of the loop image; default 3 GiB (sparse).
 	ImageSize int64
-	// Extra TOML appended to the config, e.g. a [branches] section.
+	// Extra TOML appended to the config, e.g. a [sync] section.
 	Extra string
+	// Branches are extra lines of the [branches] section, e.g.
+	// `max_running = 20`; idle_suspend is "0" unless they set it.
+	Branches string
+	// Settings override [branches.settings] entries (values are TOML
+	// strings).
+	Settings map[string]string
+	// Ports is the size of the daemon's port range; default 100.
+	Ports int
 }
 
 // daemon is one `pgtwin serve` the test started, with its own data dir,
@@ -78,13 +88,28 @@ func startDaemon(t *testing.T, o daemonOpts) *daemon {
 	}
 	// Below the kernel's ephemeral range (32768-60999), where other tests'
 	// clusters and client sockets take their ports.
-	lo := 20000 + rand.IntN(120)*100
+	if o.Ports <= 0 {
+		o.Ports = 100
+	}
+	lo := 20000 + rand.IntN(120-(o.Ports-1)/100)*100
 	d := &daemon{
 		t: t, dir: dir, DataDir: dataDir,
 		Socket:  filepath.Join(dir, "pgtwin.sock"),
 		Config:  filepath.Join(dir, "pgtwin.toml"),
 		LogPath: filepath.Join(dir, "daemon.log"),
-		PortLo:  lo, PortHi: lo + 99,
+		PortLo:  lo, PortHi: lo + o.Ports - 1,
+	}
+	settings := map[string]string{"shared_buffers": "16MB", "max_connections": "20", "fsync": "off"}
+	for k, v := range o.Settings {
+		settings[k] = v
+	}
+	var settingLines strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
+		fmt.Fprintf(&settingLines, "%s = %q\n", k, settings[k])
+	}
+	branches := o.Branches
+	if !strings.Contains(branches, "idle_suspend") {
+		branches = "idle_suspend = \"0\"\n" + branches
 	}
 	cfg := fmt.Sprintf(`# written by the e2e tests
 [daemon]
@@ -99,13 +124,9 @@ driver = %q
 port_range = "%d-%d"
 
 [branches]
-idle_suspend = "0"
-
+%s
 [branches.settings]
-shared_buffers = "16MB"
-max_connections = "20"
-fsync = "off"
-`, d.Socket, d.DataDir, adminGroup, socketGroup, o.Driver, d.PortLo, d.PortHi)
+%s`, d.Socket, d.DataDir, adminGroup, socketGroup, o.Driver, d.PortLo, d.PortHi, branches, settingLines.String())
 	if err := os.WriteFile(d.Config, []byte(cfg+o.Extra), 0o644); err != nil {
 		t.Fatal(err)
 	}

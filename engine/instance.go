@@ -23,6 +23,9 @@ type InstanceSpec struct {
 	Port int
 	// Settings are postgresql.conf parameters given on the command line.
 	Settings map[string]string
+	// NoTCP makes the postmaster listen on its unix socket only: the daemon
+	// owns the TCP port (a proxy that wakes the instance on connect).
+	NoTCP bool
 }
 
 // Instance is a running postmaster on a volume.
@@ -78,6 +81,13 @@ func (e *Engine) Start(ctx context.Context, id string, spec InstanceSpec) (*Inst
 			return nil, fmt.Errorf("start %s: still shutting down: %w", id, err)
 		}
 	}
+	if inst, _, ok := e.instance(id); ok && spec.NoTCP && e.listensTCP(id) {
+		// Started by an older daemon on the TCP port the proxy needs now.
+		e.log.Info().Str(logkey.Volume, id).Int(logkey.PID, inst.PID).Msg("restarting instance to listen on its unix socket only")
+		if err := e.stop(ctx, id); err != nil {
+			return nil, fmt.Errorf("start %s: %w", id, err)
+		}
+	}
 	if inst, st, ok := e.instance(id); ok {
 		if st != "ready" && st != "standby" {
 			if err := e.waitReady(ctx, id, inst.PID, nil, 0); err != nil {
@@ -88,7 +98,11 @@ func (e *Engine) Start(ctx context.Context, id string, spec InstanceSpec) (*Inst
 		return inst, nil
 	}
 	e.killStrays(ctx, id)
-	inst, err := e.launch(ctx, id, spec, e.opts.Config.ListenAddress)
+	listen := e.opts.Config.ListenAddress
+	if spec.NoTCP {
+		listen = ""
+	}
+	inst, err := e.launch(ctx, id, spec, listen)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", id, err)
 	}
@@ -325,7 +339,14 @@ type pidFile struct {
 	pid       int
 	port      int
 	socketDir string
+	listen    string
 	status    string
+}
+
+// listensTCP says whether volume id's postmaster listens on a TCP address.
+func (e *Engine) listensTCP(id string) bool {
+	pf, err := readPidFile(e.DataPath(id))
+	return err == nil && pf.listen != ""
 }
 
 // readPidFile parses postmaster.pid: pid, data dir, start time, port, socket
@@ -346,6 +367,9 @@ func readPidFile(pgdata string) (pidFile, error) {
 	}
 	if len(lines) > 4 {
 		pf.socketDir = strings.TrimSpace(lines[4])
+	}
+	if len(lines) > 5 {
+		pf.listen = strings.TrimSpace(lines[5])
 	}
 	if len(lines) > 7 {
 		pf.status = strings.TrimSpace(lines[7])

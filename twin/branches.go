@@ -36,22 +36,50 @@ func (t *Twin) ListBranches(ctx context.Context, c Caller) []api.Branch {
 	}
 	t.mu.Unlock()
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Name < recs[j].Name })
-	// Measured a few at a time: each may take a while.
 	out := make([]api.Branch, len(recs))
-	sem := make(chan struct{}, 4)
-	var wg sync.WaitGroup
 	for i, r := range recs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			out[i] = t.branchView(ctx, r, true)
-			<-sem
-		}()
+		out[i] = t.branchView(ctx, r, false)
 	}
-	wg.Wait()
+	// changed_bytes is measured a few at a time (each may take a while) for
+	// at most listUsageBudget; with hundreds of branches the rest show the
+	// last measurement, and the measuring goes on in the background.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sem := make(chan struct{}, 4)
+		var wg sync.WaitGroup
+		for _, r := range recs {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				t.mu.Lock()
+				c := *r
+				t.mu.Unlock()
+				if c.State == stateReady || c.State == api.StateSuspended {
+					t.changedBytes(context.WithoutCancel(ctx), c)
+				}
+				<-sem
+			}()
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(listUsageBudget):
+	}
+	t.mu.Lock()
+	for i, r := range recs {
+		if u, ok := t.usage[r.ID]; ok && (out[i].State == stateReady || out[i].State == api.StateSuspended) {
+			out[i].ChangedBytes = u.bytes
+		}
+	}
+	t.mu.Unlock()
 	return out
 }
+
+// listUsageBudget bounds how long a list waits for changed_bytes.
+const listUsageBudget = 300 * time.Millisecond
 
 // ResetBranch throws the branch's changes away: it becomes a fresh clone of
 // its parent's newest state, on the same port with the same role and
@@ -69,16 +97,25 @@ func (t *Twin) ResetBranch(ctx context.Context, c Caller, name string) (api.Bran
 		t.mu.Unlock()
 		return api.Branch{}, refuse(ErrConflict, "branch %q is protected; run pgtwin branches unprotect %[1]s first", name)
 	}
-	if rec.State != stateReady && rec.State != api.StateFailed {
+	if rec.State != stateReady && rec.State != api.StateFailed && rec.State != api.StateSuspended {
 		st := rec.State
 		t.mu.Unlock()
 		return api.Branch{}, refuse(ErrConflict, "branch %q is %s; wait until it is ready", name, st)
 	}
+	wasSuspended := rec.State == api.StateSuspended
 	t.mu.Unlock()
 	start := time.Now()
 	if err := t.reset(ctx, rec); err != nil {
 		return api.Branch{}, err
 	}
+	// A suspended branch stays suspended: the reset ran its instance only
+	// to set up its role.
+	if wasSuspended {
+		if err := t.suspendLocked(ctx, rec, "it was suspended before its reset"); err != nil {
+			t.log.Error().Err(err).Str(logkey.Branch, name).Msg("could not suspend the branch again after its reset")
+		}
+	}
+	t.met.observeReset(time.Since(start))
 	t.log.Info().Str(logkey.Branch, name).Str(logkey.Snapshot, rec.Snapshot).Dur(logkey.Duration, time.Since(start)).Msg("branch reset")
 	t.kickSweeper()
 	t.mu.Lock()
@@ -127,6 +164,8 @@ func (t *Twin) reset(ctx context.Context, rec *branchRecord) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err != nil {
+		delete(t.fleet.running, rec.ID) // what instance there was is stopped
+		delete(t.fleet.upSince, rec.ID)
 		t.log.Error().Err(err).Str(logkey.Branch, rec.Name).Msg("reset failed")
 		if uerr := t.updateBranch(rec, func(r *branchRecord) { r.State = api.StateFailed; r.Error = err.Error() }); uerr != nil {
 			t.log.Error().Err(uerr).Str(logkey.Branch, rec.Name).Msg("could not record failed reset")
@@ -173,11 +212,14 @@ func (t *Twin) DeleteBranch(ctx context.Context, c Caller, name string) error {
 
 // finishDelete removes a branch recorded as deleting.
 func (t *Twin) finishDelete(ctx context.Context, rec *branchRecord) error {
+	t.closeProxy(rec.ID)
 	if err := t.destroy(ctx, rec.ID); err != nil {
 		return fmt.Errorf("delete %s: %w", rec.Name, err)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	delete(t.fleet.running, rec.ID)
+	delete(t.fleet.upSince, rec.ID)
 	if err := t.st.removeBranch(rec.ID); err != nil {
 		return err
 	}
@@ -259,7 +301,7 @@ func (t *Twin) branchView(ctx context.Context, rec *branchRecord, withUsage bool
 		ConnectionURI: connectionURI(r.role(), r.Password, t.cfg.Engine.ListenAddress, r.Port, r.Database),
 		Error:         r.Error,
 	}
-	if withUsage && r.State == stateReady {
+	if withUsage && (r.State == stateReady || r.State == api.StateSuspended) {
 		b.ChangedBytes = t.changedBytes(ctx, r)
 	}
 	return b

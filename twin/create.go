@@ -59,12 +59,18 @@ func (t *Twin) CreateBranch(ctx context.Context, c Caller, req api.CreateBranchR
 
 	log := t.log.With().Str(logkey.Branch, rec.Name).Str(logkey.Volume, rec.ID).Logger()
 	start := time.Now()
-	err = t.buildBranch(ctx, rec, parentRec, pending)
+	// The listener comes first: a client that connects early waits on the
+	// branch's lock until the create is done.
+	err = t.openProxy(rec)
+	if err == nil {
+		err = t.buildBranch(ctx, rec, parentRec, pending)
+	}
 	if err != nil {
 		log.Error().Err(err).Msg("create failed; rolling back")
 		t.rollbackCreate(ctx, rec, pending)
 		return api.Branch{}, err
 	}
+	t.met.observeCreate(time.Since(start))
 	log.Info().Str(logkey.Owner, rec.Owner).Str("parent", rec.Parent).Str(logkey.Snapshot, rec.Snapshot).
 		Dur(logkey.Duration, time.Since(start)).Msg("branch created")
 	return t.branchView(ctx, rec, false), nil
@@ -100,7 +106,7 @@ func (t *Twin) planBranch(c Caller, req api.CreateBranchRequest, parent string, 
 		}
 		rec.Parent, rec.Snapshot = MainName, snap.ID
 	case p != nil && c.sees(p):
-		if p.State != stateReady {
+		if p.State != stateReady && p.State != api.StateSuspended {
 			return nil, nil, nil, refuse(ErrConflict, "branch %q is %s; wait until it is ready", parent, p.State)
 		}
 		rec.Parent, parentRec = parent, p
@@ -172,7 +178,7 @@ func (t *Twin) buildBranch(ctx context.Context, rec, parentRec *branchRecord, pe
 func (t *Twin) snapshotParent(ctx context.Context, parent, id string) error {
 	p, unlock := t.lockBranch(parent)
 	defer unlock()
-	if p == nil || p.State != stateReady {
+	if p == nil || (p.State != stateReady && p.State != api.StateSuspended) {
 		t.mu.Lock()
 		if s := t.snaps[id]; s != nil {
 			delete(t.snaps, id)
@@ -207,8 +213,12 @@ func (t *Twin) materialize(ctx context.Context, rec *branchRecord) error {
 		return err
 	}
 	t0 := time.Now()
-	inst, err := t.eng.Start(ctx, id, engine.InstanceSpec{Port: port, Settings: t.cfg.Branches.Settings})
+	if err := t.claimSlot(ctx, id); err != nil {
+		return err
+	}
+	inst, err := t.eng.Start(ctx, id, t.branchSpec(port))
 	if err != nil {
+		t.releaseSlot(id)
 		return err
 	}
 	t1 := time.Now()
@@ -266,6 +276,8 @@ $pgtwin$`
 
 // rollbackCreate removes whatever a failed create made.
 func (t *Twin) rollbackCreate(ctx context.Context, rec *branchRecord, pending *snapshotRecord) {
+	t.closeProxy(rec.ID)
+	defer t.releaseSlot(rec.ID)
 	if err := t.destroy(ctx, rec.ID); err != nil {
 		t.log.Error().Err(err).Str(logkey.Volume, rec.ID).Msg("could not remove volume of a failed create; the next start removes it")
 		return

@@ -142,8 +142,17 @@ func (t *Twin) reconcileBranch(ctx context.Context, rec *branchRecord) error {
 		}
 		return nil
 	}
-	// ready or failed: make it run on its port.
-	_, err := t.eng.Start(ctx, rec.ID, engine.InstanceSpec{Port: rec.Port, Settings: t.cfg.Branches.Settings})
+	// Suspended branches stay stopped, and a ready one whose postmaster is
+	// gone is recorded suspended by settleFleet: a restart starts nothing a
+	// client did not ask for. A running one is adopted (and moved off TCP if
+	// an older daemon started it there); a failed one gets another try.
+	if rec.State == api.StateSuspended {
+		return nil
+	}
+	if _, running := t.eng.Instance(rec.ID); rec.State == stateReady && !running {
+		return nil
+	}
+	_, err := t.eng.Start(ctx, rec.ID, t.branchSpec(rec.Port))
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err != nil {

@@ -185,12 +185,22 @@ func (t *Twin) Handler() http.Handler {
 	h("DELETE /v1/branches/{name...}", func(w http.ResponseWriter, r *http.Request, c Caller) (any, int, error) {
 		return nil, http.StatusNoContent, t.DeleteBranch(r.Context(), c, r.PathValue("name"))
 	})
-	// The only POST under a branch is .../reset; the name itself may hold
-	// slashes (and even end in "/reset"), so strip exactly one suffix.
+	// POSTs under a branch are actions: .../reset, .../suspend, .../resume.
+	// The name itself may hold slashes (and even end in "/reset"), so strip
+	// exactly one suffix.
 	h("POST /v1/branches/{name...}", func(w http.ResponseWriter, r *http.Request, c Caller) (any, int, error) {
-		name, ok := strings.CutSuffix(r.PathValue("name"), "/reset")
+		path := r.PathValue("name")
+		if name, ok := strings.CutSuffix(path, "/suspend"); ok {
+			b, err := t.SuspendBranch(r.Context(), c, name)
+			return b, 200, err
+		}
+		if name, ok := strings.CutSuffix(path, "/resume"); ok {
+			b, err := t.ResumeBranch(r.Context(), c, name)
+			return b, 200, err
+		}
+		name, ok := strings.CutSuffix(path, "/reset")
 		if !ok {
-			return nil, 0, refuse(ErrNotFound, "no such action; POST /v1/branches/{name}/reset resets a branch")
+			return nil, 0, refuse(ErrNotFound, "no such action; POST /v1/branches/{name}/reset, /suspend or /resume")
 		}
 		b, err := t.ResetBranch(r.Context(), c, name)
 		return b, 200, err

@@ -22,18 +22,16 @@ func (t *Twin) Status(ctx context.Context, c Caller) api.Status {
 	if s := t.mainSnapshots(); len(s) > 0 {
 		st.Main.LatestSnapshot = s[0].ID
 	}
+	var ids []string
 	for _, b := range t.branches {
 		if !c.sees(b) {
 			continue
 		}
 		st.Branches++
-		switch b.State {
-		case api.StateSuspended:
+		if b.State == api.StateSuspended {
 			st.Suspended++
-		case stateReady:
-			if _, ok := t.eng.Instance(b.ID); ok {
-				st.Running++
-			}
+		} else {
+			ids = append(ids, b.ID)
 		}
 	}
 	for _, s := range t.snaps {
@@ -43,6 +41,16 @@ func (t *Twin) Status(ctx context.Context, c Caller) api.Status {
 	}
 	syncer := t.syncer
 	t.mu.Unlock()
+	// Counted from the process table, not the records: what runs is what
+	// costs memory.
+	var dirs []string
+	for _, id := range ids {
+		if inst, ok := t.eng.Instance(id); ok {
+			st.Running++
+			dirs = append(dirs, inst.DataDir)
+		}
+	}
+	st.BranchMemory = instanceMemory(dirs)
 	if mainVol != "" {
 		if u, err := t.eng.Usage(ctx, mainVol); err == nil {
 			st.Main.SizeBytes = u.TotalBytes

@@ -3,10 +3,11 @@ package twin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
-	"github.com/pgtwin/pgtwin/engine"
 	"github.com/pgtwin/pgtwin/internal/logkey"
+	"github.com/pgtwin/pgtwin/twin/api"
 )
 
 func (t *Twin) sweepLoop(ctx context.Context) {
@@ -30,7 +31,7 @@ func (t *Twin) sweep(ctx context.Context) {
 	var expired []string
 	for _, b := range t.branches {
 		if b.ExpiresAt != nil && !b.ExpiresAt.After(now) && !b.Protected &&
-			(b.State == stateReady || b.State == "failed") && len(t.children(b.Name)) == 0 {
+			(b.State == stateReady || b.State == api.StateFailed || b.State == api.StateSuspended) && len(t.children(b.Name)) == 0 {
 			expired = append(expired, b.Name)
 		}
 	}
@@ -47,8 +48,10 @@ func (t *Twin) sweep(ctx context.Context) {
 	t.revive(ctx)
 }
 
-// revive restarts branches that should run and do not (a postmaster that
-// crashed or was killed), on their ports, so their URLs keep working.
+// revive restarts main if it is not running, and records branches whose
+// postmaster crashed or was killed as suspended: their listeners stay, so
+// the next connection starts them (within branches.max_running). It also
+// retries listeners that could not be opened.
 func (t *Twin) revive(ctx context.Context) {
 	// Main is left alone while a snapshot or a replacement holds it.
 	if t.mainMu.TryLock() {
@@ -83,16 +86,10 @@ func (t *Twin) revive(ctx context.Context) {
 			unlock()
 			continue
 		}
-		_, err := t.eng.Start(ctx, id, engine.InstanceSpec{Port: port, Settings: t.cfg.Branches.Settings})
+		t.markGone(rec, fmt.Sprintf("postmaster for port %d exited", port))
 		unlock()
-		if err != nil {
-			if ctx.Err() == nil {
-				t.log.Error().Err(err).Str(logkey.Branch, name).Msg("branch is not running and could not be restarted")
-			}
-			continue
-		}
-		t.log.Warn().Str(logkey.Branch, name).Int(logkey.Port, port).Msg("branch was not running; restarted")
 	}
+	t.openProxies()
 }
 
 func (t *Twin) expire(ctx context.Context, name string) error {

@@ -71,6 +71,9 @@ type Twin struct {
 	locks    map[string]*sync.Mutex   // by branch id
 	syncer   Syncer
 	usage    map[string]usageEntry // by branch id
+	fleet    fleet                 // listeners and running instances (proxies.go)
+
+	met *metrics
 
 	// mainMu serializes operations on main (snapshot, replace).
 	mainMu sync.Mutex
@@ -105,7 +108,7 @@ func New(ctx context.Context, opts Options) (*Twin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Twin{
+	t := &Twin{
 		cfg:      opts.Config,
 		eng:      opts.Engine,
 		log:      opts.Logger.With().Str(logkey.Component, "twin").Logger(),
@@ -116,7 +119,10 @@ func New(ctx context.Context, opts Options) (*Twin, error) {
 		locks:    map[string]*sync.Mutex{},
 		usage:    map[string]usageEntry{},
 		kick:     make(chan struct{}, 1),
-	}, nil
+		fleet:    newFleet(),
+	}
+	t.met = newMetrics(t)
+	return t, nil
 }
 
 // Start reconciles the records with the engine's volumes and processes, makes
@@ -127,24 +133,35 @@ func (t *Twin) Start(ctx context.Context) error {
 	if err := t.reconcile(ctx); err != nil {
 		return err
 	}
+	t.settleFleet(ctx)
 	sctx, cancel := context.WithCancel(context.Background())
+	if err := t.serveMetrics(sctx); err != nil {
+		cancel()
+		t.closeProxies()
+		return err
+	}
 	t.cancel = cancel
-	t.wg.Add(1)
+	t.wg.Add(2)
 	go func() {
 		defer t.wg.Done()
 		t.sweepLoop(sctx)
 	}()
+	go func() {
+		defer t.wg.Done()
+		t.idleLoop(sctx)
+	}()
 	return nil
 }
 
-// Stop ends the sweeper. Branches and main keep running; the next Start
-// adopts them.
+// Stop ends the sweeper and closes the branches' listeners. Branches and
+// main keep running; the next Start adopts them.
 func (t *Twin) Stop() {
 	t.stopOnce.Do(func() {
 		if t.cancel != nil {
 			t.cancel()
 		}
 		t.wg.Wait()
+		t.closeProxies()
 	})
 }
 

@@ -25,6 +25,7 @@ func (a *app) branchesCmd() *cobra.Command {
 		a.branchesProtectCmd("protect", true),
 		a.branchesProtectCmd("unprotect", false),
 	)
+	cmd.AddCommand(a.branchesSuspendCmds()...)
 	return cmd
 }
 

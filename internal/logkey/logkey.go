@@ -28,4 +28,8 @@ const (
 	Request    = "request"
 	Status     = "status"
 	UID        = "uid"
+	// Addr is a listen address (host:port).
+	Addr = "addr"
+	// Reason says why something was done (e.g. why a branch was suspended).
+	Reason = "reason"
 )
