@@ -83,31 +83,16 @@ FROM generate_series(1, %[1]d * 3) i;`, n))
 		Log:      zerolog.New(os.Stderr).Level(zerolog.InfoLevel),
 	}
 	var p Progress
-	stop := make(chan struct{})
-	steps := map[string]time.Time{}
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-				if st := p.Stats(); st.Step != "" {
-					if _, ok := steps[st.Step]; !ok {
-						steps[st.Step] = time.Now()
-					}
-				}
-			}
-		}
-	}()
 	startA := time.Now()
 	if err := d.Run(ctx, Target{ConnString: tgtA.ConnString("app"), BinDir: tgtA.Bin}, &p); err != nil {
 		t.Fatalf("dump sync: %v", err)
 	}
 	durA := time.Since(startA)
-	close(stop)
-	time.Sleep(30 * time.Millisecond)
-	steps[StepDone] = startA.Add(durA)
 	st := p.Stats()
+	steps := map[string]time.Time{}
+	for _, s := range st.Steps {
+		steps[s.Step] = s.Start
+	}
 
 	// (b) pg_dump -Fd -j 4 + pg_restore -j 4, no masking.
 	tgtB := pgtest.Start(t, pgtest.Options{Settings: settings})
@@ -134,9 +119,9 @@ FROM generate_series(1, %[1]d * 3) i;`, n))
 	}
 	fmt.Printf("source database: %.2f GB (%d customers, %d rows copied, %.2f GB of COPY text)\n",
 		float64(size)/(1<<30), n, st.Rows, float64(st.Bytes)/(1<<30))
-	fmt.Printf("pgtwin dump sync, masked, parallel 4:   %v  (plan %v, schema %v, copy %v, post-data %v, sequences+analyze %v)\n",
-		durA.Round(10*time.Millisecond), phase(StepPlan, StepSchema), phase(StepSchema, StepCopy), phase(StepCopy, StepPostData),
-		phase(StepPostData, StepSequences), phase(StepSequences, StepDone))
+	fmt.Printf("pgtwin dump sync, masked, parallel 4:   %v  (connect %v, plan %v, schema %v, copy %v, post-data %v, sequences %v, analyze %v)\n",
+		durA.Round(10*time.Millisecond), phase(StepConnect, StepPlan), phase(StepPlan, StepSchema), phase(StepSchema, StepCopy),
+		phase(StepCopy, StepPostData), phase(StepPostData, StepSequences), phase(StepSequences, StepAnalyze), phase(StepAnalyze, StepDone))
 	fmt.Printf("pg_dump -Fd -j 4 + pg_restore -j 4:     %v  (dump %v, restore %v)\n",
 		durB.Round(10*time.Millisecond), dumped.Round(10*time.Millisecond), (durB - dumped).Round(10*time.Millisecond))
 	fmt.Printf("ratio pgtwin / baseline: %.2f\n", durA.Seconds()/durB.Seconds())

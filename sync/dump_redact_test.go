@@ -102,3 +102,17 @@ func TestProgressRateAndETA(t *testing.T) {
 		t.Errorf("never-analyzed source: ETA = %v (%v), want 3s from pages", st.ETA, st.HasETA)
 	}
 }
+
+func TestProgressRecordsSteps(t *testing.T) {
+	var p Progress
+	p.begin(time.Now())
+	p.setStep(StepPlan)
+	p.setStep(StepSchema)
+	st := p.Stats()
+	if len(st.Steps) != 3 || st.Steps[0].Step != StepConnect || st.Steps[2].Step != StepSchema || st.Steps[2].Start.Before(st.Steps[0].Start) {
+		t.Errorf("steps = %+v, want connect, plan, schema in order", st.Steps)
+	}
+	if st.ETASeconds() != nil {
+		t.Error("an ETA before the copy began")
+	}
+}

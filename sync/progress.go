@@ -35,6 +35,13 @@ type Progress struct {
 	estRows     int64 // sum of the source's reltuples, when known
 	estBytes    int64 // sum of relpages * 8192, when reltuples is not
 	active      map[string]struct{}
+	steps       []StepTime
+}
+
+// StepTime is when a step began.
+type StepTime struct {
+	Step  string
+	Start time.Time
 }
 
 // Stats is a consistent reading of Progress.
@@ -51,6 +58,7 @@ type Stats struct {
 	ETA         time.Duration
 	HasETA      bool // ETA is an estimate from the source's statistics
 	Now         time.Time
+	Steps       []StepTime // every step so far, in order: where the time went
 }
 
 func (p *Progress) begin(now time.Time) {
@@ -58,11 +66,13 @@ func (p *Progress) begin(now time.Time) {
 	defer p.mu.Unlock()
 	p.started = now
 	p.step = StepConnect
+	p.steps = []StepTime{{StepConnect, now}}
 }
 
 func (p *Progress) setStep(step string) {
 	p.mu.Lock()
 	p.step = step
+	p.steps = append(p.steps, StepTime{step, time.Now()})
 	p.mu.Unlock()
 }
 
@@ -123,6 +133,7 @@ func (p *Progress) statsAt(now time.Time) Stats {
 		Rows:        p.rows.Load(),
 		Bytes:       p.bytes.Load(),
 		Now:         now,
+		Steps:       append([]StepTime(nil), p.steps...),
 	}
 	for name := range p.active {
 		s.Active = append(s.Active, name)
