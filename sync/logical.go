@@ -1,5 +1,34 @@
 package twinsync
 
+// Logical mode, as the daemon wires it:
+//
+//	f := &twinsync.Follower{
+//		Source: ..., Selection: ..., Parallel: cfg.Sync.Parallel,
+//		Plan: twinsync.AnonymizePlan(rules, policy, key, sel),
+//		TargetConn: func(ctx context.Context) (string, error) {
+//			inst, err := tw.MainInstance(ctx)
+//			if err != nil {
+//				return "", err
+//			}
+//			return inst.ConnString(inst.Superuser, tw.MainDatabase()), nil
+//		},
+//		Rebuild: func(ctx context.Context, fill func(context.Context, twinsync.Target) error) error {
+//			_, err := tw.ReplaceMain(ctx, func(ctx context.Context, inst *engine.Instance) error {
+//				return fill(ctx, twinsync.Target{ConnString: inst.ConnString(inst.Superuser, db)})
+//			})
+//			return err
+//		},
+//		SpillDir: filepath.Join(dataDir, "sync", "spill"), TempDir: ...,
+//	}
+//	f.Start(ctx)          // fills main on first start, then follows
+//	f.Snapshot(ctx, func(ctx context.Context, lsn string) error {
+//		_, err := tw.TakeSnapshot(ctx, twin.SnapshotOptions{SourceLSN: lsn})
+//		return err
+//	})                    // sync now, and on sync.schedule
+//	f.Status()            // sync status
+//	f.Stop(); f.DropSlot(ctx) // sync stop [--drop-slot]
+//	f.Resync(ctx)         // sync now --resync
+
 import (
 	"context"
 	"errors"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -34,6 +35,11 @@ var errRetryLater = errors.New("retry later")
 // a person.
 func (f *Follower) follow(ctx context.Context) error {
 	log := f.logger()
+	if f.SpillDir != "" {
+		if err := os.MkdirAll(f.SpillDir, 0o700); err != nil {
+			return fmt.Errorf("spill directory: %w", err)
+		}
+	}
 	removeSpills(f.SpillDir)
 	filled, err := f.twinFilled(ctx)
 	if err != nil {
