@@ -153,7 +153,11 @@ func stepOf(line string) string {
 }
 
 func progressLine(st *api.SyncStatus) string {
-	s := dash(st.Step) + ":"
+	step := st.Step
+	if step == "" {
+		step = "starting"
+	}
+	s := step + ":"
 	if st.TablesTotal > 0 {
 		s += fmt.Sprintf(" %d/%d tables,", st.TablesDone, st.TablesTotal)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -65,6 +66,10 @@ func newSyncer(cfg config.Config, eng *engine.Engine, tw *twin.Twin, log zerolog
 	}
 	binDir := eng.BinDir()
 	tmp := filepath.Join(cfg.Daemon.DataDir, "tmp")
+	// Schema archives (DDL only) and logical mode's masked spill files.
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("daemon.data_dir: %w", err)
+	}
 	switch cfg.Sync.Mode {
 	case "", "dump":
 		svc, err := twinsync.NewService(twinsync.ServiceConfig{
