@@ -224,6 +224,8 @@ func (t *Twin) startLocked(ctx context.Context, rec *branchRecord, why string) (
 func (t *Twin) claimSlot(ctx context.Context, id string) error {
 	max := t.cfg.Branches.MaxRunning
 	tried := map[string]bool{}
+	// A client that just disconnected may take a moment to be seen gone.
+	patience := time.Now().Add(capPatience)
 	for {
 		t.mu.Lock()
 		if t.fleet.running[id] || max <= 0 || len(t.fleet.running) < max {
@@ -235,6 +237,11 @@ func (t *Twin) claimSlot(ctx context.Context, id string) error {
 		n := len(t.fleet.running)
 		victim := t.leastRecentlyUsed(id, tried)
 		t.mu.Unlock()
+		if victim == nil && time.Now().Before(patience) && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+			clear(tried)
+			continue
+		}
 		if victim == nil {
 			return refuse(ErrLimit, "%d branches are running, the limit set by branches.max_running, and each is in use or busy; "+
 				"close idle connections, suspend a branch (pgtwin branches suspend NAME), or raise branches.max_running", n)
@@ -243,6 +250,10 @@ func (t *Twin) claimSlot(ctx context.Context, id string) error {
 		t.evict(ctx, victim)
 	}
 }
+
+// capPatience is how long a start at the running cap waits for a running
+// branch to become idle before it fails.
+const capPatience = 2 * time.Second
 
 // releaseSlot stops counting branch id as running.
 func (t *Twin) releaseSlot(id string) {
