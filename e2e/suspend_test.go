@@ -344,3 +344,44 @@ func TestProxyCopyAndCancel(t *testing.T) {
 		t.Fatalf("after the cancels the data reads %q (%v), want %q", again, err, sum)
 	}
 }
+
+// After kill -9 of the daemon, every branch's URL answers again; a
+// suspended branch stays suspended (nothing starts it but a client) and a
+// running one is adopted as it runs.
+func TestSuspendAfterKill9(t *testing.T) {
+	d := startItemsDaemon(t, daemonOpts{Driver: "btrfs"})
+	up := d.create(t, root, "k9/up")
+	down := d.create(t, root, "k9/down")
+	upVol, downVol := d.branchVolume(t, "k9/up"), d.branchVolume(t, "k9/down")
+	d.must(root, "branches", "suspend", "k9/down")
+	upPID := branchPostmasters(d)[upVol]
+
+	for round := range 2 {
+		d.kill9()
+		if got := listeningPorts(t, up.Port, up.Port); len(got) != 0 {
+			t.Fatalf("port %d still listens with the daemon dead", up.Port)
+		}
+		d.start()
+		if got := d.get(t, root, "k9/down").State; got != api.StateSuspended {
+			t.Fatalf("round %d: suspended branch is %s after restart", round, got)
+		}
+		if _, ok := branchPostmasters(d)[downVol]; ok {
+			t.Fatalf("round %d: restart started the suspended branch", round)
+		}
+		if pid := branchPostmasters(d)[upVol]; pid != upPID {
+			t.Fatalf("round %d: running branch's postmaster %d became %d; want it adopted", round, upPID, pid)
+		}
+		if got := listeningPorts(t, d.PortLo, d.PortHi); len(got) != 3 {
+			t.Fatalf("round %d: listening ports %v, want main's and both branches'", round, got)
+		}
+		if n := queryInt(t, up.ConnectionURI, "SELECT count(*) FROM items"); n != 1000 {
+			t.Fatalf("running branch after restart: %d rows", n)
+		}
+	}
+	if n := queryInt(t, down.ConnectionURI, "SELECT count(*) FROM items"); n != 1000 {
+		t.Fatalf("suspended branch woken after restart: %d rows", n)
+	}
+	if got := d.get(t, root, "k9/down").State; got != api.StateReady {
+		t.Fatalf("woken branch is %s", got)
+	}
+}
