@@ -104,6 +104,9 @@ type Follower struct {
 	// StatusInterval is how often the slot's health is read from the
 	// source; default 10 s.
 	StatusInterval time.Duration
+	// CatchUpTimeout bounds how long Snapshot waits for the twin to catch
+	// up with the source's position at the time of the call; default 2 min.
+	CatchUpTimeout time.Duration
 
 	Backoff Backoff // reconnect waits; Attempts is ignored (retries forever)
 	Log     zerolog.Logger
@@ -160,6 +163,9 @@ func (f *Follower) defaults() {
 	}
 	if f.SequenceInterval <= 0 {
 		f.SequenceInterval = time.Minute
+	}
+	if f.CatchUpTimeout <= 0 {
+		f.CatchUpTimeout = 2 * time.Minute
 	}
 	if f.StatusInterval <= 0 {
 		f.StatusInterval = 10 * time.Second

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgtwin/pgtwin/internal/logkey"
 	"github.com/pgtwin/pgtwin/sync/pgoutput"
 )
 
@@ -129,6 +130,17 @@ func (f *Follower) Snapshot(ctx context.Context, take func(ctx context.Context, 
 	if ch == nil || state != StateStreaming {
 		return fmt.Errorf("snapshot: %w (state %s)", ErrNotStreaming, state)
 	}
+	// "Now" means the source as it is now: wait (a while) until the twin
+	// has everything the source had written when asked.
+	if target, err := f.sourceWALEnd(ctx); err == nil {
+		wctx, cancel := context.WithTimeout(ctx, f.CatchUpTimeout)
+		werr := f.WaitPassed(wctx, target)
+		cancel()
+		if werr != nil && ctx.Err() == nil {
+			log := f.logger()
+			log.Warn().Str(logkey.LSN, target.String()).Msg("snapshot: the twin did not catch up with the source in time; taking what it has")
+		}
+	}
 	req := &pauseReq{ready: make(chan pauseResult, 1), resume: make(chan struct{})}
 	defer close(req.resume)
 	select {
@@ -166,4 +178,18 @@ func (s *session) servePause(ctx context.Context, req *pauseReq) error {
 	case <-ctx.Done():
 	}
 	return nil
+}
+
+// sourceWALEnd is the source's current WAL position.
+func (f *Follower) sourceWALEnd(ctx context.Context) (pgoutput.LSN, error) {
+	conn, err := f.dumper().connectSource(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var s string
+	if err := conn.QueryRow(ctx, "SELECT pg_catalog.pg_current_wal_lsn()::text").Scan(&s); err != nil {
+		return 0, err
+	}
+	return pgoutput.ParseLSN(s)
 }
