@@ -118,9 +118,11 @@ func (s *syncer) dumpStatus() api.SyncStatus {
 		StartedAt: st.StartedAt, FinishedAt: st.FinishedAt, LastSuccess: st.LastSuccess, NextRun: st.NextRun,
 		LastError: st.LastError, Snapshot: st.Snapshot,
 		TablesDone: p.TablesDone, TablesTotal: p.TablesTotal, Rows: p.Rows, Bytes: p.Bytes,
-		RateBytes: p.RateBytes,
 	}
+	// The rate is measured since the copy began, up to now: it means
+	// something only while the run goes on.
 	if st.State == twinsync.ServiceRunning {
+		out.RateBytes = p.RateBytes
 		out.ETASeconds = p.ETASeconds()
 	}
 	return out
