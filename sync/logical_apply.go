@@ -34,14 +34,21 @@ type applier struct {
 	addColumn func(ctx context.Context, rs *relState, col string) (string, error)
 
 	open bool // a target transaction is open
-	// Consecutive inserts into one table with one column set wait here:
-	// many go in as one COPY, a few as prepared INSERTs.
-	ins     []*change
-	insKey  string
+	// Inserts wait here per table, as long as that table sees nothing
+	// else: many go in as one COPY, a few as prepared INSERTs. Tables are
+	// independent in the twin (the replica role fires no trigger and
+	// checks no foreign key), so only each table's own order is kept.
+	runs    map[string]*insRun
+	pending int // rows in runs
 	copyBuf []byte
 	batch   pgconn.Batch
 	queued  []queuedStmt
 	missing int64 // updates and deletes that found no row
+}
+
+type insRun struct {
+	key  string // relation version and column set
+	rows []*change
 }
 
 type queuedStmt struct {
@@ -116,11 +123,23 @@ func (a *applier) flush(ctx context.Context) error {
 }
 
 func (a *applier) flushInserts(ctx context.Context) error {
-	ins := a.ins
-	if len(ins) == 0 {
+	for qname := range a.runs {
+		if err := a.flushRun(ctx, qname); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushRun sends the waiting inserts of one table.
+func (a *applier) flushRun(ctx context.Context, qname string) error {
+	run := a.runs[qname]
+	if run == nil {
 		return nil
 	}
-	a.ins, a.insKey = nil, ""
+	delete(a.runs, qname)
+	ins := run.rows
+	a.pending -= len(ins)
 	if len(ins) < copyMin {
 		for _, c := range ins {
 			if err := a.insert(ctx, c); err != nil {
@@ -212,7 +231,7 @@ func (a *applier) commit(ctx context.Context, slot string, lsn pgoutput.LSN) err
 
 func (a *applier) rollback(ctx context.Context) {
 	a.batch, a.queued = pgconn.Batch{}, a.queued[:0]
-	a.ins, a.insKey = nil, ""
+	a.runs, a.pending = nil, 0
 	if a.open {
 		a.exec(ctx, "ROLLBACK")
 		a.open = false
@@ -221,7 +240,7 @@ func (a *applier) rollback(ctx context.Context) {
 }
 
 func (a *applier) queue(ctx context.Context, stmt string, params [][]byte, check bool, table string) error {
-	if err := a.flushInserts(ctx); err != nil {
+	if err := a.flushRun(ctx, table); err != nil {
 		return err
 	}
 	a.batch.ExecPrepared(stmt, params, nil, nil)
@@ -344,14 +363,23 @@ func (a *applier) apply(ctx context.Context, c *change) error {
 				key.WriteByte(',')
 			}
 		}
-		if k := key.String(); k != a.insKey {
-			if err := a.flushInserts(ctx); err != nil {
+		k := key.String()
+		run := a.runs[rs.qname]
+		if run != nil && run.key != k {
+			if err := a.flushRun(ctx, rs.qname); err != nil {
 				return err
 			}
-			a.insKey = k
+			run = nil
 		}
-		a.ins = append(a.ins, c)
-		if len(a.ins) >= maxQueued*5 {
+		if run == nil {
+			if a.runs == nil {
+				a.runs = map[string]*insRun{}
+			}
+			run = &insRun{key: k}
+			a.runs[rs.qname] = run
+		}
+		run.rows = append(run.rows, c)
+		if a.pending++; a.pending >= maxQueued*5 {
 			return a.flushInserts(ctx)
 		}
 		return nil
