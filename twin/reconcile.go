@@ -15,7 +15,8 @@ import (
 // reconcile brings records, volumes and processes into agreement after a
 // start, clean or after a crash: half-made things are rolled back (creates)
 // or forward (resets, deletes), volumes no record names are removed, and
-// every branch that should run is started on its port.
+// running branches are adopted (settleFleet then records those whose
+// postmaster is gone as suspended; nothing is started that no client asked for).
 func (t *Twin) reconcile(ctx context.Context) error {
 	if ids, err := t.eng.Recover(ctx); err != nil {
 		return fmt.Errorf("recover engine: %w", err)

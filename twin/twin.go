@@ -126,8 +126,10 @@ func New(ctx context.Context, opts Options) (*Twin, error) {
 }
 
 // Start reconciles the records with the engine's volumes and processes, makes
-// main if there is none, then runs the sweeper. When it returns nil every
-// branch is either ready or gone (or failed, with the reason logged).
+// main if there is none, opens every branch's listener, then runs the
+// sweeper and the idle suspender. When it returns nil every branch is ready
+// (running), suspended (stopped; its listener starts it on connect), gone,
+// or failed with the reason logged.
 func (t *Twin) Start(ctx context.Context) error {
 	t.started = time.Now().UTC()
 	if err := t.reconcile(ctx); err != nil {
