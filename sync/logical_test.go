@@ -323,3 +323,35 @@ func TestLogicalDropSlotAndResync(t *testing.T) {
 		t.Errorf("Snapshot = %v, want take's error", err)
 	}
 }
+
+// A slot that lost its WAL on the source (max_slot_wal_keep_size) stops
+// following with a status that says so and how to start over.
+func TestLogicalSlotLost(t *testing.T) {
+	ctx := context.Background()
+	e := newLogicalEnv(t, 10)
+	e.src.Exec(t, "postgres", "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+	e.src.Exec(t, "postgres", "SELECT pg_reload_conf()")
+	f := e.follower()
+	if err := f.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, f, StateStreaming, 2*time.Minute)
+	f.Stop()
+	// Several WAL segments later, a checkpoint removes what the slot needs.
+	for range 4 {
+		e.src.Exec(t, "app", "INSERT INTO unpublished (v) SELECT repeat('w', 500) FROM generate_series(1, 20000); SELECT pg_switch_wal()")
+	}
+	e.src.Exec(t, "app", "CHECKPOINT")
+	if s := query[string](t, e.src, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'pgtwin'"); s != "lost" {
+		t.Fatalf("slot wal_status = %s, want lost (the test could not make the source drop the slot's WAL)", s)
+	}
+	if err := f.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+	waitState(t, f, StateNeedsResync, time.Minute)
+	st := f.Status()
+	if !strings.Contains(st.LastError, "lost") || !strings.Contains(st.LastError, "--resync") || st.SlotHealth != "lost" {
+		t.Errorf("status = %s, health %q, %q; want needs-resync saying the slot lost its WAL and how to resync", st.State, st.SlotHealth, st.LastError)
+	}
+}
