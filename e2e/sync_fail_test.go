@@ -106,8 +106,8 @@ func TestSyncFailure(t *testing.T) {
 		t.Fatalf("sync now --wait on a full disk: want exit 1 and the failure:\n%s", r)
 	}
 	st = d.syncStatus(t)
-	if st.State != "failed" || st.LastError == "" {
-		t.Fatalf("sync status after the disk filled: %+v", st)
+	if st.State != "failed" || !strings.Contains(st.LastError, "no space left") {
+		t.Fatalf("sync status after the disk filled: want the failure to say the disk is full: %+v", st)
 	}
 	t.Logf("disk full: step %s: %s", st.Step, st.LastError)
 	if after := d.twinState(t); !reflect.DeepEqual(before, after) {

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"github.com/pgtwin/pgtwin/anonymize"
 	"github.com/pgtwin/pgtwin/engine"
@@ -77,7 +79,8 @@ func newSyncer(cfg config.Config, eng *engine.Engine, tw *twin.Twin, log zerolog
 			Rules: rules, Policy: s.policy, Key: key,
 			Replace: func(ctx context.Context, fill func(context.Context, twinsync.Target) error) (string, error) {
 				snap, err := tw.ReplaceMain(ctx, func(ctx context.Context, inst *engine.Instance) error {
-					return fill(ctx, twinsync.Target{ConnString: inst.ConnString(inst.Superuser, tw.MainDatabase()), BinDir: binDir})
+					err := fill(ctx, twinsync.Target{ConnString: inst.ConnString(inst.Superuser, tw.MainDatabase()), BinDir: binDir})
+					return diskFull(err, filepath.Join(cfg.Daemon.DataDir, "volumes"))
 				})
 				return snap.ID, err
 			},
@@ -157,4 +160,23 @@ func (s *syncer) MaskCheck(ctx context.Context, conn string) (api.MaskCheck, err
 			Row: f.Row, Detector: f.Detector, Redacted: f.Redacted})
 	}
 	return out, nil
+}
+
+// diskFull names a full data directory as the cause of a failed fill: the
+// target postmaster dies of ENOSPC and the sync only sees its connection
+// drop. It looks before the half-built volume is removed and frees the space.
+func diskFull(err error, dir string) error {
+	if err == nil || errors.Is(err, engine.ErrNoSpace) {
+		return err
+	}
+	var fs unix.Statfs_t
+	if unix.Statfs(dir, &fs) != nil || fs.Blocks == 0 {
+		return err
+	}
+	total, free := int64(fs.Blocks)*fs.Bsize, int64(fs.Bavail)*fs.Bsize
+	if free > min(total/50, 64<<20) {
+		return err
+	}
+	return fmt.Errorf("%w: %s has %s free of %s; free space (delete branches or snapshots) or grow it, then sync again: %w",
+		engine.ErrNoSpace, dir, humanBytes(free), humanBytes(total), err)
 }
