@@ -41,7 +41,13 @@ var shopTables = []string{"customers", "addresses", "orders", "payments"}
 // startShop starts a source cluster with the sample shop of n customers.
 func startShop(t *testing.T, n int) *pgtest.Cluster {
 	t.Helper()
-	src := pgtest.Start(t, pgtest.Options{Databases: []string{"shop"}})
+	return startShopOpts(t, n, pgtest.Options{})
+}
+
+func startShopOpts(t *testing.T, n int, o pgtest.Options) *pgtest.Cluster {
+	t.Helper()
+	o.Databases = append(o.Databases, "shop")
+	src := pgtest.Start(t, o)
 	src.Exec(t, "shop", sample.Luhn+sample.Schema)
 	src.Exec(t, "shop", sample.Data(n))
 	return src
@@ -50,6 +56,7 @@ func startShop(t *testing.T, n int) *pgtest.Cluster {
 type syncOpts struct {
 	schedule string
 	without  []string // rule keys left out of the config
+	mode     string // sync.mode; default dump
 	driver   string
 	image    int64
 }
@@ -60,7 +67,10 @@ func syncConfig(t *testing.T, src *pgtest.Cluster, keyFile string, o syncOpts) s
 		o.schedule = "0 2 * * *"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n[source]\nurl = %q\n\n[sync]\nmode = \"dump\"\nschedule = %q\nparallel = 2\n\n", src.ConnString("shop"), o.schedule)
+	if o.mode == "" {
+		o.mode = "dump"
+	}
+	fmt.Fprintf(&b, "\n[source]\nurl = %q\n\n[sync]\nmode = %q\nschedule = %q\nparallel = 2\n\n", src.ConnString("shop"), o.mode, o.schedule)
 	fmt.Fprintf(&b, "[anonymize]\nkey_file = %q\non_unclassified_pii = \"fail\"\n\n[anonymize.columns]\n", keyFile)
 rules:
 	for k, v := range shopRules {
