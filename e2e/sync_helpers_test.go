@@ -56,7 +56,7 @@ func startShopOpts(t *testing.T, n int, o pgtest.Options) *pgtest.Cluster {
 type syncOpts struct {
 	schedule string
 	without  []string // rule keys left out of the config
-	mode     string // sync.mode; default dump
+	mode     string   // sync.mode; default dump
 	driver   string
 	image    int64
 }
