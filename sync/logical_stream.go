@@ -466,8 +466,7 @@ func (s *session) handle(ctx context.Context, x *pgoutput.XLogData) error {
 }
 
 func (s *session) change(ctx context.Context, xid uint32, c *change, relID uint32, oldT, newT pgoutput.Tuple, oldType byte) error {
-	inStream, top := s.dec.InStream()
-	if !inStream && s.skip {
+	if inStream, _ := s.dec.InStream(); !inStream && s.skip {
 		return nil
 	}
 	rs := s.rels[relID]
@@ -482,7 +481,6 @@ func (s *session) change(ctx context.Context, xid uint32, c *change, relID uint3
 	if c.newT, err = rs.mask(newT); err != nil {
 		return err
 	}
-	_ = top
 	return s.route(ctx, c)
 }
 
