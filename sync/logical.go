@@ -120,6 +120,10 @@ type Follower struct {
 	passed  pgoutput.LSN // applied, or idle-acknowledged beyond
 	waiters []chan struct{}
 	pause   chan *pauseReq
+	// fault, when set (tests only), is called at points where a crash is
+	// interesting: "commit" after the twin committed, before the ack;
+	// "stream" after a change of a streamed transaction was buffered.
+	fault func(point string)
 	// pendingSince is the source commit time of the oldest transaction
 	// received and not yet durable in the twin (zero: none).
 	pendingSince time.Time

@@ -32,6 +32,11 @@ const childEnv = "PGTWIN_LOGICAL_CHILD"
 type childConfig struct {
 	Source, Target, Spill string
 	Exclude               []string
+	// DieAt makes the child kill itself with SIGKILL the DieAfter-th time
+	// it passes the fault point DieAt ("commit": twin committed, not yet
+	// acknowledged; "stream": inside a streamed transaction).
+	DieAt    string
+	DieAfter int
 }
 
 func TestMain(m *testing.M) {
@@ -65,6 +70,17 @@ func runFollowerChild(cfgJSON string) int {
 		StatusInterval:   time.Second,
 		Backoff:          Backoff{Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond, Attempts: 5},
 		Log:              zerolog.New(os.Stderr),
+	}
+	if cfg.DieAt != "" {
+		n := 0
+		f.fault = func(point string) {
+			if point == cfg.DieAt {
+				if n++; n >= cfg.DieAfter {
+					fmt.Fprintln(os.Stderr, "child: dying at", point)
+					syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				}
+			}
+		}
 	}
 	if err := f.Start(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -165,14 +181,15 @@ func TestLogicalFaults(t *testing.T) {
 	waitState(t, f, StateStreaming, 2*time.Minute)
 	f.Stop()
 
-	cfg, _ := json.Marshal(childConfig{Source: e.srcURL, Target: e.tgt.ConnString("app"), Spill: e.spill, Exclude: e.sel.ExcludeTables})
+	base := childConfig{Source: e.srcURL, Target: e.tgt.ConnString("app"), Spill: e.spill, Exclude: e.sel.ExcludeTables}
 	logPath := filepath.Join(t.TempDir(), "child.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logFile.Close()
-	startChild := func() *exec.Cmd {
+	startChild := func(cc childConfig) *exec.Cmd {
+		cfg, _ := json.Marshal(cc)
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"="+string(cfg))
 		cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -235,9 +252,19 @@ func TestLogicalFaults(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	kinds := map[string]int{}
 	for i := range trials {
-		cmd := startChild()
+		cc := base
+		switch i % 6 {
+		case 1:
+			cc.DieAt, cc.DieAfter = "commit", 1+rng.IntN(40)
+		case 5:
+			cc.DieAt, cc.DieAfter = "stream", 1+rng.IntN(20000)
+		}
+		cmd := startChild(cc)
 		time.Sleep(time.Duration(200+rng.IntN(1500)) * time.Millisecond)
 		kind := "kill -9"
+		if cc.DieAt != "" {
+			kind = "kill -9 at " + cc.DieAt
+		}
 		switch i % 6 {
 		case 2:
 			kind = "twin immediate stop"
@@ -262,7 +289,7 @@ func TestLogicalFaults(t *testing.T) {
 
 	// A last child catches up past a barrier, acknowledging it.
 	catchUp := time.Now()
-	cmd := startChild()
+	cmd := startChild(base)
 	defer func() { cmd.Process.Signal(syscall.SIGKILL); cmd.Wait() }()
 	lsn := barrier(t, e.src)
 	deadline := time.Now().Add(3 * time.Minute)
@@ -292,6 +319,8 @@ func TestLogicalFaults(t *testing.T) {
 	if n := strings.Count(string(b), "streaming from the source"); n < trials/2 {
 		t.Errorf("children streamed %d times in %d trials: the faults hit nothing", n, trials)
 	}
+	t.Logf("children killed themselves %d times after a twin commit before its ack, %d times inside a streamed transaction",
+		strings.Count(string(b), "dying at commit"), strings.Count(string(b), "dying at stream"))
 	src := query[string](t, e.src, "SELECT count(*) || '/' || count(DISTINCT id) || '/' || coalesce(sum(id), 0) FROM seqlog")
 	twin := query[string](t, e.tgt, "SELECT count(*) || '/' || count(DISTINCT id) || '/' || coalesce(sum(id), 0) FROM seqlog")
 	if src != twin {

@@ -372,6 +372,9 @@ func (s *session) commitGroup(ctx context.Context) error {
 	if err := s.ap.commit(ctx, s.f.Slot, s.lastEnd); err != nil {
 		return err
 	}
+	if s.f.fault != nil {
+		s.f.fault("commit")
+	}
 	s.durable = s.lastEnd
 	s.acked = max(s.acked, s.durable)
 	s.f.markApplied(s.durable, s.durable, s.groupTxns, s.groupRows)
@@ -496,7 +499,13 @@ func (s *session) route(ctx context.Context, c *change) error {
 		if c.xid == 0 {
 			c.xid = top
 		}
-		return b.add(c, s.f.SpillDir, s.f.SpillMemory)
+		if err := b.add(c, s.f.SpillDir, s.f.SpillMemory); err != nil {
+			return err
+		}
+		if s.f.fault != nil {
+			s.f.fault("stream")
+		}
+		return nil
 	}
 	if s.skip {
 		return nil
