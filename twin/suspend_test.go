@@ -82,3 +82,55 @@ func TestRunningCapAndMetrics(t *testing.T) {
 		t.Logf("metrics:\n%s", body)
 	}
 }
+
+// Suspend and resume over the socket API, for names that end like actions.
+func TestSuspendAPI(t *testing.T) {
+	t.Parallel()
+	f := newFx(t, "btrfs", nil)
+	ln, err := f.tw.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.tw.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	cl := api.NewClient(f.cfg.Daemon.Socket)
+	for _, name := range []string{"x/suspend", "y/resume"} {
+		if _, err := cl.CreateBranch(ctx, api.CreateBranchRequest{Name: name}); err != nil {
+			t.Fatalf("create %s: %v", name, err)
+		}
+		b, err := cl.SuspendBranch(ctx, name)
+		if err != nil || b.Name != name || b.State != api.StateSuspended {
+			t.Fatalf("suspend %s: %+v %v", name, b, err)
+		}
+		if _, ok := f.eng.Instance(f.record(name).ID); ok {
+			t.Fatalf("%s suspended but its instance runs", name)
+		}
+		if b, err = cl.SuspendBranch(ctx, name); err != nil || b.State != api.StateSuspended {
+			t.Fatalf("suspend of a suspended branch: %+v %v", b, err)
+		}
+		if b, err = cl.ResetBranch(ctx, name); err != nil || b.State != api.StateSuspended {
+			t.Fatalf("reset of a suspended branch: %+v %v", b, err)
+		}
+		b, err = cl.ResumeBranch(ctx, name)
+		if err != nil || b.Name != name || b.State != api.StateReady {
+			t.Fatalf("resume %s: %+v %v", name, b, err)
+		}
+		if _, ok := f.eng.Instance(f.record(name).ID); !ok {
+			t.Fatalf("%s resumed but its instance does not run", name)
+		}
+		exec(t, dial(t, b.ConnectionURI), "SELECT 1")
+	}
+	if st := f.tw.Status(ctx, RootCaller); st.Running != 2 || st.Suspended != 0 || st.BranchMemory <= 0 {
+		t.Fatalf("status: running %d, suspended %d, memory %d", st.Running, st.Suspended, st.BranchMemory)
+	}
+	if _, err := cl.SuspendBranch(ctx, "nope"); err == nil {
+		t.Fatal("suspend of a missing branch succeeded")
+	}
+}
