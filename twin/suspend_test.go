@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/http/httptest"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -19,9 +20,16 @@ import (
 // that the client receives; the metrics show states, wakes and connections.
 func TestRunningCapAndMetrics(t *testing.T) {
 	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := l.Addr().String()
+	l.Close()
 	f := newFx(t, "btrfs", func(c *config.Config) {
 		c.Branches.MaxRunning = 2
 		c.Branches.IdleSuspend = 0
+		c.Daemon.MetricsAddress = metricsAddr
 	})
 	ctx := context.Background()
 	a := f.create(alice, api.CreateBranchRequest{Name: "a"})
@@ -42,7 +50,7 @@ func TestRunningCapAndMetrics(t *testing.T) {
 	// Hold a session on a and on c: waking b has nothing to evict.
 	ca := dial(t, a.ConnectionURI)
 	cc := dial(t, f.tw.mustURI(t, "c"))
-	_, err := pgx.Connect(ctx, b.ConnectionURI)
+	_, err = pgx.Connect(ctx, b.ConnectionURI)
 	if err == nil || !strings.Contains(err.Error(), "branches.max_running") {
 		t.Fatalf("waking b with every running branch in use: got %v, want a max_running error", err)
 	}
@@ -58,9 +66,13 @@ func TestRunningCapAndMetrics(t *testing.T) {
 	}
 	exec(t, ca, "SELECT 1")
 
-	rec := httptest.NewRecorder()
-	f.tw.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	body, _ := io.ReadAll(rec.Body)
+	// daemon.metrics_address serves them.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics on daemon.metrics_address: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
 	for _, want := range []string{
 		`pgtwin_branches{state="ready"} 2`,
 		`pgtwin_branches{state="suspended"} 1`,
