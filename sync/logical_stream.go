@@ -20,7 +20,7 @@ import (
 // nothing more is waiting, or the group is this big or this old.
 const (
 	groupRows    = 20000
-	groupAge     = 100 * time.Millisecond
+	groupAge     = 25 * time.Millisecond
 	groupIdle    = 2 * time.Millisecond
 	pollInterval = 200 * time.Millisecond
 	statusEvery  = 10 * time.Second
