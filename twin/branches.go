@@ -37,45 +37,61 @@ func (t *Twin) ListBranches(ctx context.Context, c Caller) []api.Branch {
 	t.mu.Unlock()
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Name < recs[j].Name })
 	out := make([]api.Branch, len(recs))
+	ids := make([]string, len(recs))
 	for i, r := range recs {
 		out[i] = t.branchView(ctx, r, false)
+		t.mu.Lock()
+		ids[i] = r.ID
+		t.mu.Unlock()
 	}
 	// changed_bytes is measured a few at a time (each may take a while) for
 	// at most listUsageBudget; with hundreds of branches the rest show the
 	// last measurement, and the measuring goes on in the background.
+	// One pass at a time: lists that come while one measures use what it
+	// has measured so far.
 	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sem := make(chan struct{}, 4)
-		var wg sync.WaitGroup
-		for _, r := range recs {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				t.mu.Lock()
-				c := *r
-				t.mu.Unlock()
-				if c.State == stateReady || c.State == api.StateSuspended {
-					t.changedBytes(context.WithoutCancel(ctx), c)
-				}
-				<-sem
-			}()
-		}
-		wg.Wait()
-	}()
+	if !t.fleet.measuring.CompareAndSwap(false, true) {
+		close(done)
+	} else {
+		go t.measureAll(ctx, recs, done)
+	}
 	select {
 	case <-done:
 	case <-time.After(listUsageBudget):
 	}
 	t.mu.Lock()
-	for i, r := range recs {
-		if u, ok := t.usage[r.ID]; ok && (out[i].State == stateReady || out[i].State == api.StateSuspended) {
+	for i := range out {
+		if u, ok := t.usage[ids[i]]; ok && (out[i].State == stateReady || out[i].State == api.StateSuspended) {
 			out[i].ChangedBytes = u.bytes
 		}
 	}
 	t.mu.Unlock()
 	return out
+}
+
+// measureAll refreshes changed_bytes of recs into the cache, then closes
+// done and clears fleet.measuring.
+func (t *Twin) measureAll(ctx context.Context, recs []*branchRecord, done chan struct{}) {
+	defer t.fleet.measuring.Store(false)
+	defer close(done)
+	ctx = context.WithoutCancel(ctx)
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for _, r := range recs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			t.mu.Lock()
+			c := *r
+			t.mu.Unlock()
+			if c.State == stateReady || c.State == api.StateSuspended {
+				t.changedBytes(ctx, c)
+			}
+			<-sem
+		}()
+	}
+	wg.Wait()
 }
 
 // listUsageBudget bounds how long a list waits for changed_bytes.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/pgtwin/pgtwin/engine"
@@ -29,6 +30,8 @@ type fleet struct {
 	// idle sweeper counts idleness from it as well as from client activity.
 	upSince map[string]time.Time
 	retired proxy.Stats // counts of proxies since closed, for metrics
+	// measuring is set while a branch list measures changed_bytes.
+	measuring atomic.Bool
 }
 
 func newFleet() fleet {
