@@ -228,10 +228,10 @@ func TestLogicalFaults(t *testing.T) {
 			var sql string
 			switch r := rng.IntN(100); {
 			case r < 3:
-				sql = fmt.Sprintf("INSERT INTO seqlog (batch) SELECT %d FROM generate_series(1, 5000)", i)
+				sql = fmt.Sprintf("INSERT INTO seqlog (batch) SELECT %d FROM generate_series(1, 2000)", i)
 			case r < 6:
-				sql = fmt.Sprintf(`BEGIN; INSERT INTO seqlog (batch) SELECT %d FROM generate_series(1, 3000); SAVEPOINT s;
-					INSERT INTO seqlog (batch) SELECT -1 FROM generate_series(1, 3000); ROLLBACK TO s; COMMIT`, i)
+				sql = fmt.Sprintf(`BEGIN; INSERT INTO seqlog (batch) SELECT %d FROM generate_series(1, 1500); SAVEPOINT s;
+					INSERT INTO seqlog (batch) SELECT -1 FROM generate_series(1, 1000); ROLLBACK TO s; COMMIT`, i)
 			case r < 20:
 				sql = fmt.Sprintf(`UPDATE customers SET full_name = 'Renamed %d', phone = NULL WHERE id = %d`, i, 1+rng.IntN(200))
 			case r < 25:
@@ -245,7 +245,7 @@ func TestLogicalFaults(t *testing.T) {
 				continue
 			}
 			writes.Add(1)
-			time.Sleep(time.Duration(rng.IntN(5)) * time.Millisecond)
+			time.Sleep(time.Duration(1+rng.IntN(5)) * time.Millisecond)
 		}
 	})
 
@@ -257,7 +257,7 @@ func TestLogicalFaults(t *testing.T) {
 		case 1:
 			cc.DieAt, cc.DieAfter = "commit", 1+rng.IntN(40)
 		case 5:
-			cc.DieAt, cc.DieAfter = "stream", 1+rng.IntN(20000)
+			cc.DieAt, cc.DieAfter = "stream", 1+rng.IntN(5000)
 		}
 		cmd := startChild(cc)
 		time.Sleep(time.Duration(200+rng.IntN(1500)) * time.Millisecond)
