@@ -24,6 +24,10 @@ const (
 	ServiceFailed  = "failed"
 )
 
+// StepStarting is a running sync's step before the dump begins: the new,
+// empty main is being made.
+const StepStarting = "starting"
+
 // ReplaceFunc builds a fresh main and fills it with fill; on success the new
 // main is snapshotted and switched to, and the snapshot's id is returned. On
 // failure nothing but the half-built volume may have changed, and that is
@@ -144,15 +148,18 @@ func (s *Service) Status() ServiceStatus {
 	}
 	prog := s.prog
 	s.mu.Unlock()
+	if prog != nil {
+		st.Progress = prog.Stats()
+	}
 	if cur := s.sched.Current(); cur != nil {
 		st.State, st.LastError = ServiceRunning, ""
 		started := cur.StartedAt.UTC()
 		st.StartedAt, st.FinishedAt = &started, nil
-	}
-	if prog != nil {
-		st.Progress = prog.Stats()
-		if st.State == ServiceRunning {
-			st.Step = st.Progress.Step
+		st.Step = st.Progress.Step
+		// Until the dump begins (the new main is being made) the progress
+		// is the last run's, or nothing.
+		if st.Progress.StartedAt.Before(cur.StartedAt) {
+			st.Progress, st.Step = Stats{}, StepStarting
 		}
 	}
 	if n := s.sched.Next(); !n.IsZero() {
