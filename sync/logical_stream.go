@@ -535,8 +535,17 @@ func (s *session) streamCommit(ctx context.Context, m *pgoutput.StreamCommit) er
 	if err := s.openGroup(ctx); err != nil {
 		return err
 	}
+	// Applying a big transaction can outlast wal_sender_timeout: keep
+	// telling the source we are alive (with what is already durable).
+	next := time.Now().Add(statusEvery)
 	err := b.each(s.versions, func(c *change) error {
 		s.groupRows++
+		if s.groupRows%1024 == 0 && time.Now().After(next) {
+			if err := s.sendStatus(ctx); err != nil {
+				return err
+			}
+			next = time.Now().Add(statusEvery)
+		}
 		return s.ap.apply(ctx, c)
 	})
 	if err != nil {
