@@ -1,7 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -72,6 +77,11 @@ func TestMaskCommands(t *testing.T) {
 	if strings.Contains(r.stdout+r.stderr, raw) {
 		t.Fatalf("mask check printed the raw value")
 	}
+	// A suspended branch is woken for the check.
+	d.postAction(t, "leaky", "suspend")
+	if b := d.get(t, a, "leaky"); b.State != "suspended" {
+		t.Fatalf("branch state after suspend: %s", b.State)
+	}
 	res := decode[api.MaskCheck](t, d.cli(a, "mask", "check", "leaky", "-o", "json"))
 	if len(res.Findings) == 0 || res.Target != "leaky" {
 		t.Fatalf("mask check -o json: %+v", res)
@@ -93,4 +103,22 @@ func TestMaskCommands(t *testing.T) {
 func sampleRaw(t *testing.T, src interface{ ConnString(string) string }) []string {
 	t.Helper()
 	return strs(t, connectT(t, src.ConnString("shop")), "SELECT email FROM customers ORDER BY id LIMIT 5")
+}
+
+// postAction POSTs /v1/branches/{name}/{action} as root over the socket.
+func (d *daemon) postAction(t *testing.T, name, action string) {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var dl net.Dialer
+		return dl.DialContext(ctx, "unix", d.Socket)
+	}}}
+	resp, err := c.Post("http://pgtwin/v1/branches/"+url.PathEscape(name)+"/"+action, "application/json", nil)
+	if err != nil {
+		t.Fatalf("%s %s: %v", action, name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("%s %s: %d %s", action, name, resp.StatusCode, b)
+	}
 }

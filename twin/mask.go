@@ -71,11 +71,15 @@ func (t *Twin) checkTarget(ctx context.Context, c Caller, branch string) (conn, 
 		t.mu.Unlock()
 		return "", "", notFound(branch)
 	}
-	id, db, state := rec.ID, rec.Database, rec.State
+	id, db := rec.ID, rec.Database
 	t.mu.Unlock()
+	// A suspended branch is woken as a connection to it would be.
+	if _, err := t.wake(ctx, id); err != nil {
+		return "", "", refuse(ErrConflict, "branch %q %v; reset it, then run the check again", branch, err)
+	}
 	inst, ok := t.eng.Instance(id)
-	if !ok || state != stateReady {
-		return "", "", refuse(ErrConflict, "branch %q is not running (%s); connect to it once (or reset it), then run the check again", branch, state)
+	if !ok {
+		return "", "", refuse(ErrConflict, "branch %q is not running; connect to it once (or reset it), then run the check again", branch)
 	}
 	return inst.ConnString(inst.Superuser, db), branch, nil
 }
