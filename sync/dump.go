@@ -169,39 +169,8 @@ func (d *Dumper) Run(ctx context.Context, tgt Target, p *Progress) (err error) {
 	if err := r.exportSnapshot(ctx); err != nil {
 		return err
 	}
-	tables, err := r.listTables(ctx, masker)
-	if err != nil {
+	if err := r.fill(ctx, masker, &step); err != nil {
 		return err
-	}
-	if err := r.dumpSchema(ctx); err != nil {
-		return err
-	}
-	if err := r.restorePreData(ctx); err != nil {
-		return err
-	}
-
-	step = StepCopy
-	p.setStep(step)
-	if err := r.copyAll(ctx, tables); err != nil {
-		return err
-	}
-
-	step = StepPostData
-	p.setStep(step)
-	if err := r.restorePostData(ctx); err != nil {
-		return err
-	}
-
-	step = StepSequences
-	p.setStep(step)
-	if err := r.syncSequences(ctx); err != nil {
-		return err
-	}
-
-	step = StepAnalyze
-	p.setStep(step)
-	if _, err := r.tgtConn.Exec(ctx, "ANALYZE"); err != nil {
-		return fmt.Errorf("analyze: %w", redact(err))
 	}
 	p.setStep(StepDone)
 	st := p.Stats()
@@ -225,6 +194,41 @@ type run struct {
 	coord      *coordinator
 	dir        string // temp dir for the schema archive
 	archive    string
+}
+
+// fill runs the steps dump and logical mode share once the source snapshot
+// is in place: schema, masked copy, post-data, sequences, ANALYZE. *step
+// follows along so a failure names where it happened.
+func (r *run) fill(ctx context.Context, masker Masker, step *string) error {
+	tables, err := r.listTables(ctx, masker)
+	if err != nil {
+		return err
+	}
+	if err := r.dumpSchema(ctx); err != nil {
+		return err
+	}
+	if err := r.restorePreData(ctx); err != nil {
+		return err
+	}
+	next := func(s string) { *step = s; r.p.setStep(s) }
+
+	next(StepCopy)
+	if err := r.copyAll(ctx, tables); err != nil {
+		return err
+	}
+	next(StepPostData)
+	if err := r.restorePostData(ctx); err != nil {
+		return err
+	}
+	next(StepSequences)
+	if err := r.syncSequences(ctx); err != nil {
+		return err
+	}
+	next(StepAnalyze)
+	if _, err := r.tgtConn.Exec(ctx, "ANALYZE"); err != nil {
+		return fmt.Errorf("analyze: %w", redact(err))
+	}
+	return nil
 }
 
 func (r *run) close() {

@@ -98,39 +98,8 @@ func (f *Follower) Fill(ctx context.Context, tgt Target, p *Progress) (err error
 	if err := f.joinSlotSnapshot(ctx, r, slot.SnapshotName); err != nil {
 		return err
 	}
-	tables, err := r.listTables(ctx, masker)
-	if err != nil {
+	if err := r.fill(ctx, masker, &step); err != nil {
 		return err
-	}
-	if err := r.dumpSchema(ctx); err != nil {
-		return err
-	}
-	if err := r.restorePreData(ctx); err != nil {
-		return err
-	}
-
-	step = StepCopy
-	p.setStep(step)
-	if err := r.copyAll(ctx, tables); err != nil {
-		return err
-	}
-
-	step = StepPostData
-	p.setStep(step)
-	if err := r.restorePostData(ctx); err != nil {
-		return err
-	}
-
-	step = StepSequences
-	p.setStep(step)
-	if err := r.syncSequences(ctx); err != nil {
-		return err
-	}
-
-	step = StepAnalyze
-	p.setStep(step)
-	if _, err := r.tgtConn.Exec(ctx, "ANALYZE"); err != nil {
-		return fmt.Errorf("analyze: %w", redact(err))
 	}
 	if _, err := r.tgtConn.Exec(ctx, progressDDL); err != nil {
 		return fmt.Errorf("progress table: %w", redact(err))
