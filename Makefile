@@ -41,7 +41,7 @@ test-short: deps
 
 # Benchmarks: see README for what each prints and the figures measured.
 bench: deps
-	PGTWIN_BENCH=1 $(GO) test -count=1 -run 'TestBench' -v -timeout 120m ./engine/ ./e2e/
+	PGTWIN_BENCH=1 $(GO) test -count=1 -p 1 -run 'TestBench' -v -timeout 180m ./engine/ ./engine/proxy/ ./e2e/ ./sync/
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./anonymize/
 
 demo: deps build
