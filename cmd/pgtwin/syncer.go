@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -80,7 +82,7 @@ func newSyncer(cfg config.Config, eng *engine.Engine, tw *twin.Twin, log zerolog
 			Replace: func(ctx context.Context, fill func(context.Context, twinsync.Target) error) (string, error) {
 				snap, err := tw.ReplaceMain(ctx, func(ctx context.Context, inst *engine.Instance) error {
 					err := fill(ctx, twinsync.Target{ConnString: inst.ConnString(inst.Superuser, tw.MainDatabase()), BinDir: binDir})
-					return diskFull(err, filepath.Join(cfg.Daemon.DataDir, "volumes"))
+					return diskFull(err, filepath.Join(cfg.Daemon.DataDir, "volumes"), eng.LogPath(inst.ID))
 				})
 				return snap.ID, err
 			},
@@ -165,7 +167,10 @@ func (s *syncer) MaskCheck(ctx context.Context, conn string) (api.MaskCheck, err
 // diskFull names a full data directory as the cause of a failed fill: the
 // target postmaster dies of ENOSPC and the sync only sees its connection
 // drop. It looks before the half-built volume is removed and frees the space.
-func diskFull(err error, dir string) error {
+//
+// Either the filesystem is (nearly) full now, or the target's server log
+// says it ran out: btrfs can refuse metadata while data space is free.
+func diskFull(err error, dir, serverLog string) error {
 	if err == nil || errors.Is(err, engine.ErrNoSpace) {
 		return err
 	}
@@ -174,9 +179,25 @@ func diskFull(err error, dir string) error {
 		return err
 	}
 	total, free := int64(fs.Blocks)*fs.Bsize, int64(fs.Bavail)*fs.Bsize
-	if free > min(total/50, 64<<20) {
+	if free > min(total/50, 64<<20) && !logSaysNoSpace(serverLog) {
 		return err
 	}
 	return fmt.Errorf("%w: %s has %s free of %s; free space (delete branches or snapshots) or grow it, then sync again: %w",
 		engine.ErrNoSpace, dir, humanBytes(free), humanBytes(total), err)
+}
+
+// logSaysNoSpace reports whether the tail of a server log has an ENOSPC
+// error. Only the fact is used: the log's lines are never passed on.
+func logSaysNoSpace(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	const tail = 256 << 10
+	if fi, err := f.Stat(); err == nil && fi.Size() > tail {
+		f.Seek(fi.Size()-tail, io.SeekStart)
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, tail))
+	return bytes.Contains(b, []byte("No space left on device"))
 }
