@@ -49,7 +49,7 @@ func TestPlanFKChainsInheritTheRule(t *testing.T) {
 	}
 	for _, c := range []struct{ table, col, origin string }{{"invites", "inviter", "public.users.email"}, {"reminders", "invite_inviter", "public.invites.inviter"}} {
 		cp := colPlan(t, p, c.table, c.col)
-		if cp.Action != ActionMask || cp.Rule.Identity() != "email" || cp.Source != SourceFK || cp.Origin != c.origin {
+		if cp.Action != ActionMask || cp.Rule.Identity() != rule("email").Identity() || cp.Source != SourceFK || cp.Origin != c.origin {
 			t.Errorf("%s.%s: %+v", c.table, c.col, cp)
 		}
 	}

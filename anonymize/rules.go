@@ -23,16 +23,42 @@ type Rule struct {
 // Rules maps "schema.table.column" to its rule.
 type Rules map[string]Rule
 
-// Identity is the canonical form of the transformer and its parameters. Two
-// rules with the same identity give the same output for the same value,
-// whatever column they are on: it is what the keyed PRF is derived from.
+// Identity is the canonical form of the transformer and its effective
+// parameters. Two rules with the same identity give the same output for the
+// same value, whatever column they are on: it is what the keyed PRF is
+// derived from. Parameters spelled out at their default count the same as
+// parameters left out, so `{ transform = "email" }` on one column and
+// `{ transform = "email", unique = true }` on another still join.
 func (r Rule) Identity() string {
 	var b strings.Builder
 	b.WriteString(r.Transform)
-	if len(r.Params) > 0 {
-		canonical(&b, r.Params)
+	if ps := r.effectiveParams(); len(ps) > 0 {
+		canonical(&b, ps)
 	}
 	return b.String()
+}
+
+// effectiveParams is Params plus the default of every parameter the
+// transformer reads and the rule leaves out, found by building the rule once
+// against a throwaway key (always as text, so the identity never depends on
+// the column's type).
+func (r Rule) effectiveParams() map[string]any {
+	build, ok := transformers[r.Transform]
+	if !ok {
+		return r.Params
+	}
+	p := &params{m: r.Params, used: map[string]bool{}, defaults: map[string]any{}}
+	if _, err := build(p, make([]byte, KeySize), ColumnType{Base: "text"}, ""); err != nil || p.err != nil || len(p.defaults) == 0 {
+		return r.Params
+	}
+	out := make(map[string]any, len(r.Params)+len(p.defaults))
+	for k, v := range p.defaults {
+		out[k] = v
+	}
+	for k, v := range r.Params {
+		out[k] = v
+	}
+	return out
 }
 
 // String is the short human form used in the plan, e.g. `name (part=full)`.

@@ -142,12 +142,21 @@ type params struct {
 	m    map[string]any
 	used map[string]bool
 	err  error
+	// defaults records the value each parameter the rule left out took, so
+	// a rule's identity covers its effective parameters (see Rule.Identity).
+	defaults map[string]any
 }
 
 func (p *params) get(name string) (any, bool) {
 	p.used[name] = true
 	v, ok := p.m[name]
 	return v, ok
+}
+
+func (p *params) defaulted(name string, v any) {
+	if p.defaults != nil {
+		p.defaults[name] = v
+	}
 }
 
 func (p *params) fail(format string, a ...any) {
@@ -159,6 +168,7 @@ func (p *params) fail(format string, a ...any) {
 func (p *params) str(name, def string) string {
 	v, ok := p.get(name)
 	if !ok {
+		p.defaulted(name, def)
 		return def
 	}
 	s, ok := v.(string)
@@ -171,6 +181,7 @@ func (p *params) str(name, def string) string {
 func (p *params) boolean(name string, def bool) bool {
 	v, ok := p.get(name)
 	if !ok {
+		p.defaulted(name, def)
 		return def
 	}
 	b, ok := v.(bool)
@@ -183,6 +194,7 @@ func (p *params) boolean(name string, def bool) bool {
 func (p *params) num(name string, def float64) float64 {
 	v, ok := p.get(name)
 	if !ok {
+		p.defaulted(name, def)
 		return def
 	}
 	switch x := v.(type) {
