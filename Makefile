@@ -9,7 +9,7 @@ DEBS    := postgresql postgresql-contrib btrfs-progs xfsprogs e2fsprogs util-lin
 # Test time limit per package; CI allows 90 minutes for the whole run.
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build deps test test-short vet fmt-check demo demo-stop bench clean
+.PHONY: all build deps test vet fmt-check demo demo-stop bench clean
 
 all: build
 
@@ -35,9 +35,6 @@ vet:
 # because each starts its own PostgreSQL clusters on a 2-core machine.
 test: deps fmt-check vet
 	$(GO) test -count=1 -p 2 -timeout $(TEST_TIMEOUT) ./...
-
-test-short: deps
-	$(GO) test -count=1 -short ./...
 
 # Benchmarks: see README for what each prints and the figures measured.
 bench: deps
