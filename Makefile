@@ -6,6 +6,9 @@ BIN     := bin/pgtwin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 DEBS    := postgresql postgresql-contrib btrfs-progs xfsprogs e2fsprogs util-linux passwd
+# The demo lives outside the checkout: postgres runs as its own user and must
+# be able to reach it, which a checkout under /root would not allow.
+DEMO_DIR ?= /tmp/pgtwin-demo
 # Test time limit per package; CI allows 90 minutes for the whole run.
 TEST_TIMEOUT ?= 40m
 
@@ -42,10 +45,10 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./anonymize/
 
 demo: deps build
-	$(GO) run ./e2e/demo --bin $(BIN) --dir .demo
+	$(GO) run ./e2e/demo --bin $(BIN) --dir $(DEMO_DIR)
 
 demo-stop:
-	$(GO) run ./e2e/demo --dir .demo --stop
+	$(GO) run ./e2e/demo --dir $(DEMO_DIR) --stop
 
 clean:
 	rm -rf bin
