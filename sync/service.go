@@ -53,6 +53,9 @@ type ServiceConfig struct {
 	BinDir    string
 	Backoff   Backoff
 	Log       zerolog.Logger
+	// Finished, if set, is told each run's duration and outcome when it
+	// ends (the daemon's sync duration metric).
+	Finished func(d time.Duration, err error)
 }
 
 // Service is dump mode as the daemon runs it: the schedule, one run at a
@@ -172,7 +175,8 @@ func (s *Service) Status() ServiceStatus {
 // run is one dump sync: the scheduler calls it, one at a time.
 func (s *Service) run(ctx context.Context) error {
 	prog := &Progress{}
-	started := time.Now().UTC()
+	began := time.Now() // monotonic, for the duration; UTC() strips it
+	started := began.UTC()
 	s.mu.Lock()
 	s.prog = prog
 	s.mu.Unlock()
@@ -193,6 +197,9 @@ func (s *Service) run(ctx context.Context) error {
 		return d.Run(ctx, tgt, prog)
 	})
 	finished := time.Now().UTC()
+	if s.cfg.Finished != nil {
+		s.cfg.Finished(time.Since(began), err)
+	}
 
 	s.mu.Lock()
 	next := s.state

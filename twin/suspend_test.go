@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -65,6 +66,8 @@ func TestRunningCapAndMetrics(t *testing.T) {
 		t.Fatalf("c is %s after b woke; want suspended", st)
 	}
 	exec(t, ca, "SELECT 1")
+	// The daemon's sync reports each finished run here (cmd/pgtwin/syncer.go).
+	f.tw.SyncMetrics().SyncFinished(3*time.Second, nil)
 
 	// daemon.metrics_address serves them.
 	resp, err := http.Get("http://" + metricsAddr + "/metrics")
@@ -82,6 +85,7 @@ func TestRunningCapAndMetrics(t *testing.T) {
 		`pgtwin_branch_create_duration_seconds_count 3`,
 		`pgtwin_proxy_connections_total{outcome="wake_failed"} `,
 		`pgtwin_sync_lag_bytes`,
+		`pgtwin_sync_duration_seconds_count{result="ok"} 1`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)

@@ -90,6 +90,7 @@ func newSyncer(cfg config.Config, eng *engine.Engine, tw *twin.Twin, log zerolog
 			TempDir:   tmp,
 			BinDir:    binDir,
 			Log:       log,
+			Finished:  tw.SyncMetrics().SyncFinished,
 		})
 		if err != nil {
 			return nil, err

@@ -41,7 +41,9 @@ func newLogicalSyncer(s *syncer, cfg config.Config, binDir, tmp string, tw *twin
 	var lastSnap string
 	var lastErr error
 	var lastAt time.Time
+	met := tw.SyncMetrics()
 	snapshot := func(ctx context.Context) error {
+		began := time.Now()
 		err := f.Snapshot(ctx, func(ctx context.Context, lsn string) error {
 			snap, err := tw.TakeSnapshot(ctx, twin.SnapshotOptions{SourceLSN: lsn})
 			if err == nil {
@@ -51,6 +53,7 @@ func newLogicalSyncer(s *syncer, cfg config.Config, binDir, tmp string, tw *twin
 			}
 			return err
 		})
+		met.SyncFinished(time.Since(began), err)
 		mu.Lock()
 		lastErr, lastAt = err, time.Now().UTC()
 		mu.Unlock()
