@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -39,18 +40,10 @@ func (a *app) branchesCreateCmd() *cobra.Command {
   pgtwin branches create dev/alice-exp --parent dev/alice
   pgtwin branches create yesterday --at 24h -o env >> .env`,
 		Args: exactArgs("NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			req.Name = args[0]
-			b, err := c.CreateBranch(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			return a.printBranch(b)
-		},
+		RunE: a.runBranch(func(c *api.Client, ctx context.Context, name string) (*api.Branch, error) {
+			req.Name = name
+			return c.CreateBranch(ctx, req)
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.Parent, "parent", "", "main (default), a branch name, or a snapshot id")
@@ -69,10 +62,7 @@ func (a *app) branchesListCmd() *cobra.Command {
 		Short:   "List the branches you may see (all of them for admins)",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if a.output == "env" {
-				return envNeedsBranch("a list")
-			}
-			c, err := a.client()
+			c, err := a.clientNotEnv(envNeedsBranch("a list"))
 			if err != nil {
 				return err
 			}
@@ -95,47 +85,21 @@ func (a *app) branchesListCmd() *cobra.Command {
 }
 
 func (a *app) branchesGetCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:               "get NAME",
-		Aliases:           []string{"show"},
-		Short:             "Show one branch, with its connection URL",
-		Args:              exactArgs("NAME"),
-		ValidArgsFunction: a.completeBranches,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			b, err := c.GetBranch(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.printBranch(b)
-		},
-	}
+	return a.branchCmd(&cobra.Command{
+		Use:     "get NAME",
+		Aliases: []string{"show"},
+		Short:   "Show one branch, with its connection URL",
+	}, (*api.Client).GetBranch)
 }
 
 func (a *app) branchesResetCmd() *cobra.Command {
-	return &cobra.Command{
+	return a.branchCmd(&cobra.Command{
 		Use:   "reset NAME",
 		Short: "Throw away a branch's changes: back to its parent's newest state, same URL",
 		Long: `Reset throws away everything written in the branch and clones it again from its
 parent's newest state (for main, the newest snapshot; for a branch, its current
 state). Port, role and password stay the same, so the URL keeps working.`,
-		Args:              exactArgs("NAME"),
-		ValidArgsFunction: a.completeBranches,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			b, err := c.ResetBranch(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return a.printBranch(b)
-		},
-	}
+	}, (*api.Client).ResetBranch)
 }
 
 func (a *app) branchesDeleteCmd() *cobra.Command {
@@ -145,23 +109,7 @@ func (a *app) branchesDeleteCmd() *cobra.Command {
 		Short:             "Delete a branch, its instance and its data",
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: a.completeBranches,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if a.output == "env" {
-				return envNeedsBranch("delete")
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			if err := c.DeleteBranch(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return writeJSON(a.stdout, map[string]any{"name": args[0], "deleted": true})
-			}
-			_, err = fmt.Fprintf(a.stdout, "Deleted branch %s.\n", args[0])
-			return err
-		},
+		RunE:              a.runDelete("branch", "name", (*api.Client).DeleteBranch),
 	}
 }
 
@@ -170,23 +118,12 @@ func (a *app) branchesProtectCmd(use string, protect bool) *cobra.Command {
 	if !protect {
 		short = "Allow reset and delete of a protected branch again"
 	}
-	return &cobra.Command{
-		Use:               use + " NAME",
-		Short:             short,
-		Args:              exactArgs("NAME"),
-		ValidArgsFunction: a.completeBranches,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			b, err := c.UpdateBranch(cmd.Context(), args[0], api.UpdateBranchRequest{Protected: &protect})
-			if err != nil {
-				return err
-			}
-			return a.printBranch(b)
-		},
-	}
+	return a.branchCmd(&cobra.Command{
+		Use:   use + " NAME",
+		Short: short,
+	}, func(c *api.Client, ctx context.Context, name string) (*api.Branch, error) {
+		return c.UpdateBranch(ctx, name, api.UpdateBranchRequest{Protected: &protect})
+	})
 }
 
 func (a *app) connectionStringCmd() *cobra.Command {

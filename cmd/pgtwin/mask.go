@@ -24,10 +24,7 @@ catalog and a small sample of values with its own config and credentials.
 Exits 1 when any column is unclassified PII (a sync would stop); -o json for CI.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if a.output == "env" {
-				return usagef("--output env is for branches; use table or json")
-			}
-			c, err := a.client()
+			c, err := a.clientNotEnv(errEnvNotBranch())
 			if err != nil {
 				return err
 			}
@@ -62,16 +59,13 @@ Exits 1 on any finding.`,
 		},
 		ValidArgsFunction: a.completeBranches,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if a.output == "env" {
-				return usagef("--output env is for branches; use table or json")
+			c, err := a.clientNotEnv(errEnvNotBranch())
+			if err != nil {
+				return err
 			}
 			branch := ""
 			if len(args) == 1 {
 				branch = args[0]
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
 			}
 			res, err := c.MaskCheck(cmd.Context(), branch)
 			if err != nil {

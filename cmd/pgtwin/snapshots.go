@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/pgtwin/pgtwin/twin/api"
@@ -23,10 +21,7 @@ func (a *app) snapshotsCmd() *cobra.Command {
 		Short:   "List snapshots: id, time, size, how many branches use each",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if a.output == "env" {
-				return envNeedsBranch("a list")
-			}
-			c, err := a.client()
+			c, err := a.clientNotEnv(envNeedsBranch("a list"))
 			if err != nil {
 				return err
 			}
@@ -44,10 +39,7 @@ func (a *app) snapshotsCmd() *cobra.Command {
 		Short: "Take a snapshot of main now",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if a.output == "env" {
-				return envNeedsBranch("a snapshot")
-			}
-			c, err := a.client()
+			c, err := a.clientNotEnv(envNeedsBranch("a snapshot"))
 			if err != nil {
 				return err
 			}
@@ -66,23 +58,7 @@ func (a *app) snapshotsCmd() *cobra.Command {
 		Short:             "Delete a snapshot that no branch uses",
 		Args:              exactArgs("NAME"),
 		ValidArgsFunction: a.completeSnapshots,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if a.output == "env" {
-				return envNeedsBranch("delete")
-			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			if err := c.DeleteSnapshot(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return writeJSON(a.stdout, map[string]any{"id": args[0], "deleted": true})
-			}
-			_, err = fmt.Fprintf(a.stdout, "Deleted snapshot %s.\n", args[0])
-			return err
-		},
+		RunE:              a.runDelete("snapshot", "id", (*api.Client).DeleteSnapshot),
 	}
 	cmd.AddCommand(list, create, del)
 	return cmd

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-
 	"github.com/spf13/cobra"
 
 	"github.com/pgtwin/pgtwin/twin/api"
@@ -10,25 +8,8 @@ import (
 
 // branchesSuspendCmds are `branches suspend` and `branches resume`.
 func (a *app) branchesSuspendCmds() []*cobra.Command {
-	mk := func(use, short, long string, call func(*api.Client, context.Context, string) (*api.Branch, error)) *cobra.Command {
-		return &cobra.Command{
-			Use:               use + " NAME",
-			Short:             short,
-			Long:              long,
-			Args:              exactArgs("NAME"),
-			ValidArgsFunction: a.completeBranches,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				c, err := a.client()
-				if err != nil {
-					return err
-				}
-				b, err := call(c, cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
-				return a.printBranch(b)
-			},
-		}
+	mk := func(use, short, long string, call branchCall) *cobra.Command {
+		return a.branchCmd(&cobra.Command{Use: use + " NAME", Short: short, Long: long}, call)
 	}
 	return []*cobra.Command{
 		mk("suspend", "Stop a branch's instance now; its URL keeps working and wakes it",

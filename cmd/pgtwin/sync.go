@@ -33,10 +33,7 @@ With --wait it returns when the sync has finished, showing progress (a bar on a
 terminal, plain lines otherwise), and exits 1 if the sync failed.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if a.output == "env" {
-				return usagef("--output env is for branches; use table or json")
-			}
-			c, err := a.client()
+			c, err := a.clientNotEnv(errEnvNotBranch())
 			if err != nil {
 				return err
 			}
@@ -75,10 +72,7 @@ terminal, plain lines otherwise), and exits 1 if the sync failed.`,
 		Short: "State, progress, last error, next run; lag and slot health in logical mode",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if a.output == "env" {
-				return usagef("--output env is for branches; use table or json")
-			}
-			c, err := a.client()
+			c, err := a.clientNotEnv(errEnvNotBranch())
 			if err != nil {
 				return err
 			}
