@@ -14,26 +14,15 @@ import (
 	"github.com/pgtwin/pgtwin/engine/enginetest/drivertest"
 )
 
-func open(t *testing.T, root string) engine.Driver {
-	t.Helper()
-	d, err := Open(context.Background(), root, zerolog.New(zerolog.NewTestWriter(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
+var open = drivertest.Opener(Open)
 
 func TestDriver(t *testing.T) {
-	drivertest.Run(t, drivertest.Config{
-		Open:              open,
-		Root:              func(t *testing.T) string { return enginetest.LoopFS(t, "btrfs", 1<<30) },
-		TinyRoot:          func(t *testing.T) string { return enginetest.LoopFS(t, "btrfs", 128<<20) },
-		Fill:              func(t *testing.T, dir string, leave int64) { enginetest.Fill(t, dir, leave) },
-		FillMetadata:      func(t *testing.T, dir string) int { return enginetest.FillMetadata(t, dir) },
-		CopyOnWrite:       true,
-		CloneFitsWhenFull: true,
-		Method:            "qgroup",
-	})
+	c := drivertest.LoopConfig("btrfs", 128<<20)
+	c.Open = open
+	c.CopyOnWrite = true
+	c.CloneFitsWhenFull = true
+	c.Method = "qgroup"
+	drivertest.Run(t, c)
 }
 
 func TestOpenRefusesOtherFilesystems(t *testing.T) {

@@ -9,19 +9,11 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/pgtwin/pgtwin/engine"
 	"github.com/pgtwin/pgtwin/engine/enginetest"
 	"github.com/pgtwin/pgtwin/engine/enginetest/drivertest"
 )
 
-func open(t *testing.T, root string) engine.Driver {
-	t.Helper()
-	d, err := Open(context.Background(), root, zerolog.New(zerolog.NewTestWriter(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
+var open = drivertest.Opener(Open)
 
 // The copy driver runs on the ordinary disk; only the disk-full test needs
 // a filesystem of its own.

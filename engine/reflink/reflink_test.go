@@ -14,25 +14,14 @@ import (
 	"github.com/pgtwin/pgtwin/engine/enginetest/drivertest"
 )
 
-func open(t *testing.T, root string) engine.Driver {
-	t.Helper()
-	d, err := Open(context.Background(), root, zerolog.New(zerolog.NewTestWriter(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
+var open = drivertest.Opener(Open)
 
 func suite(fstype string, tiny int64) drivertest.Config {
-	return drivertest.Config{
-		Open:         open,
-		Root:         func(t *testing.T) string { return enginetest.LoopFS(t, fstype, 1<<30) },
-		TinyRoot:     func(t *testing.T) string { return enginetest.LoopFS(t, fstype, tiny) },
-		Fill:         func(t *testing.T, dir string, leave int64) { enginetest.Fill(t, dir, leave) },
-		FillMetadata: func(t *testing.T, dir string) int { return enginetest.FillMetadata(t, dir) },
-		CopyOnWrite:  true,
-		Method:       "fiemap",
-	}
+	c := drivertest.LoopConfig(fstype, tiny)
+	c.Open = open
+	c.CopyOnWrite = true
+	c.Method = "fiemap"
+	return c
 }
 
 func TestDriverXFS(t *testing.T)   { drivertest.Run(t, suite("xfs", 0)) }
