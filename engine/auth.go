@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/pgtwin/pgtwin/internal/durable"
 )
 
 // meta is what the engine needs to know of a volume that postgres does not
@@ -49,7 +51,7 @@ host    all  all  ::/0  scram-sha-256
 	}
 	for name, b := range files {
 		p := filepath.Join(pgdata, name)
-		if err := writeFileDurable(p, b, 0o600); err != nil {
+		if err := durable.WriteFile(p, b, 0o600); err != nil {
 			return err
 		}
 		if err := e.user.chown(p); err != nil {
@@ -57,7 +59,7 @@ host    all  all  ::/0  scram-sha-256
 		}
 	}
 	b, _ := json.Marshal(meta{Superuser: superuser, Version: e.bin.version})
-	return writeFileDurable(filepath.Join(e.drv.Path(id), metaFile), b, 0o644)
+	return durable.WriteFile(filepath.Join(e.drv.Path(id), metaFile), b, 0o644)
 }
 
 func (e *Engine) readMeta(id string) meta {

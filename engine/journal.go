@@ -2,12 +2,13 @@ package engine
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/pgtwin/pgtwin/internal/durable"
 )
 
 // entry is the intent to make (or destroy) volume ID, recorded durably before
@@ -29,17 +30,17 @@ func (e *Engine) record(en entry) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileDurable(e.journalPath(en.ID), b, 0o600); err != nil {
+	if err := durable.WriteFile(e.journalPath(en.ID), b, 0o600); err != nil {
 		return noSpace(fmt.Errorf("journal %s %s: %w", en.Op, en.ID, err))
 	}
 	return nil
 }
 
 func (e *Engine) forget(id string) error {
-	if err := os.Remove(e.journalPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := durable.Remove(e.journalPath(id)); err != nil {
 		return fmt.Errorf("journal %s: %w", id, err)
 	}
-	return syncDir(e.jrnlDir)
+	return nil
 }
 
 func (e *Engine) journal() ([]entry, error) {
@@ -70,36 +71,4 @@ func (e *Engine) journal() ([]entry, error) {
 		out = append(out, en)
 	}
 	return out, nil
-}
-
-func writeFileDurable(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pgtwin/pgtwin/internal/durable"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgtwin/pgtwin/internal/logkey"
@@ -158,7 +160,7 @@ func (e *Engine) copyVolume(ctx context.Context, src, id, op string, fn func(ctx
 			continue
 		}
 		p := filepath.Join(pgdata, name)
-		if err := writeFileDurable(p, []byte(content), 0o600); err != nil {
+		if err := durable.WriteFile(p, []byte(content), 0o600); err != nil {
 			return err
 		}
 		if err := e.user.chown(p); err != nil {
@@ -198,5 +200,5 @@ func (e *Engine) refreshWAL(ctx context.Context, src, id string) error {
 	if err := os.RemoveAll(tmp); err != nil {
 		return err
 	}
-	return syncDir(dstWAL)
+	return durable.SyncDir(dstWAL)
 }

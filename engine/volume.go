@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pgtwin/pgtwin/internal/durable"
+
 	"github.com/pgtwin/pgtwin/internal/logkey"
 )
 
@@ -159,7 +161,7 @@ func (e *Engine) scrub(id string) error {
 			}
 		}
 	}
-	return syncDir(pgdata)
+	return durable.SyncDir(pgdata)
 }
 
 // Destroy stops volume id's instance if it runs and removes the volume.

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pgtwin/pgtwin/anonymize"
+	"github.com/pgtwin/pgtwin/internal/durable"
 	"github.com/pgtwin/pgtwin/internal/logkey"
 )
 
@@ -245,30 +246,7 @@ func (s *Service) persist(st serviceState) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".sync-*.json")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), s.cfg.StateFile); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return durable.WriteFile(s.cfg.StateFile, b, 0o600)
 }
 
 // MaskPlan reads the source catalog (with samples, kept in memory) and
