@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
@@ -180,11 +182,25 @@ func diskFull(err error, dir, serverLog string) error {
 		return err
 	}
 	total, free := int64(fs.Blocks)*fs.Bsize, int64(fs.Bavail)*fs.Bsize
-	if free > min(total/50, 64<<20) && !logSaysNoSpace(serverLog) {
+	if free > min(total/50, 64<<20) && !isDiskFullError(err) && !logSaysNoSpace(serverLog) {
 		return err
 	}
 	return fmt.Errorf("%w: %s has %s free of %s; free space (delete branches or snapshots) or grow it, then sync again: %w",
 		engine.ErrNoSpace, dir, humanBytes(free), humanBytes(total), err)
+}
+
+// sqlstateDiskFull is PostgreSQL's disk_full error code.
+const sqlstateDiskFull = "53100"
+
+// isDiskFullError reports whether PostgreSQL itself said the disk is full
+// (SQLSTATE 53100, e.g. "could not extend file"). Free space alone can
+// mislead: the failed run's files are often gone by the time we look.
+func isDiskFullError(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) && pg.Code == sqlstateDiskFull {
+		return true
+	}
+	return strings.Contains(err.Error(), "(SQLSTATE "+sqlstateDiskFull+")")
 }
 
 // logSaysNoSpace reports whether the tail of a server log has an ENOSPC
