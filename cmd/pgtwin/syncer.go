@@ -1,20 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
 
 	"github.com/pgtwin/pgtwin/anonymize"
 	"github.com/pgtwin/pgtwin/engine"
@@ -83,8 +77,10 @@ func newSyncer(cfg config.Config, eng *engine.Engine, tw *twin.Twin, log zerolog
 			Rules: rules, Policy: s.policy, Key: key,
 			Replace: func(ctx context.Context, fill func(context.Context, twinsync.Target) error) (string, error) {
 				snap, err := tw.ReplaceMain(ctx, func(ctx context.Context, inst *engine.Instance) error {
+					volumes := filepath.Join(cfg.Daemon.DataDir, "volumes")
+					w := watchFree(volumes)
 					err := fill(ctx, twinsync.Target{ConnString: inst.ConnString(inst.Superuser, tw.MainDatabase()), BinDir: binDir})
-					return diskFull(err, filepath.Join(cfg.Daemon.DataDir, "volumes"), eng.LogPath(inst.ID))
+					return diskFull(err, volumes, w.stop(), eng.LogPath(inst.ID))
 				})
 				return snap.ID, err
 			},
@@ -165,56 +161,4 @@ func (s *syncer) MaskCheck(ctx context.Context, conn string) (api.MaskCheck, err
 			Row: f.Row, Detector: f.Detector, Redacted: f.Redacted})
 	}
 	return out, nil
-}
-
-// diskFull names a full data directory as the cause of a failed fill: the
-// target postmaster dies of ENOSPC and the sync only sees its connection
-// drop. It looks before the half-built volume is removed and frees the space.
-//
-// Either the filesystem is (nearly) full now, or the target's server log
-// says it ran out: btrfs can refuse metadata while data space is free.
-func diskFull(err error, dir, serverLog string) error {
-	if err == nil || errors.Is(err, engine.ErrNoSpace) {
-		return err
-	}
-	var fs unix.Statfs_t
-	if unix.Statfs(dir, &fs) != nil || fs.Blocks == 0 {
-		return err
-	}
-	total, free := int64(fs.Blocks)*fs.Bsize, int64(fs.Bavail)*fs.Bsize
-	if free > min(total/50, 64<<20) && !isDiskFullError(err) && !logSaysNoSpace(serverLog) {
-		return err
-	}
-	return fmt.Errorf("%w: %s has %s free of %s; free space (delete branches or snapshots) or grow it, then sync again: %w",
-		engine.ErrNoSpace, dir, humanBytes(free), humanBytes(total), err)
-}
-
-// sqlstateDiskFull is PostgreSQL's disk_full error code.
-const sqlstateDiskFull = "53100"
-
-// isDiskFullError reports whether PostgreSQL itself said the disk is full
-// (SQLSTATE 53100, e.g. "could not extend file"). Free space alone can
-// mislead: the failed run's files are often gone by the time we look.
-func isDiskFullError(err error) bool {
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) && pg.Code == sqlstateDiskFull {
-		return true
-	}
-	return strings.Contains(err.Error(), "(SQLSTATE "+sqlstateDiskFull+")")
-}
-
-// logSaysNoSpace reports whether the tail of a server log has an ENOSPC
-// error. Only the fact is used: the log's lines are never passed on.
-func logSaysNoSpace(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	const tail = 256 << 10
-	if fi, err := f.Stat(); err == nil && fi.Size() > tail {
-		f.Seek(fi.Size()-tail, io.SeekStart)
-	}
-	b, _ := io.ReadAll(io.LimitReader(f, tail))
-	return bytes.Contains(b, []byte("No space left on device"))
 }
