@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pgtwin/pgtwin/engine/enginetest"
+	"github.com/pgtwin/pgtwin/internal/pgtest"
 )
 
 // Groups the tests create: members of socketGroup may connect to the
@@ -41,6 +44,8 @@ type daemonOpts struct {
 	Settings map[string]string
 	// Ports is the size of the daemon's port range; default 100.
 	Ports int
+	// Metrics sets daemon.metrics_address to a free port on 127.0.0.1.
+	Metrics bool
 }
 
 // daemon is one `pgtwin serve` the test started, with its own data dir,
@@ -54,6 +59,8 @@ type daemon struct {
 	LogPath string
 	PortLo  int
 	PortHi  int
+	// MetricsAddr is daemon.metrics_address, if daemonOpts.Metrics.
+	MetricsAddr string
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -107,6 +114,11 @@ func startDaemon(t *testing.T, o daemonOpts) *daemon {
 	for _, k := range slices.Sorted(maps.Keys(settings)) {
 		fmt.Fprintf(&settingLines, "%s = %q\n", k, settings[k])
 	}
+	metrics := ""
+	if o.Metrics {
+		d.MetricsAddr = fmt.Sprintf("127.0.0.1:%d", pgtest.FreePort(t))
+		metrics = fmt.Sprintf("metrics_address = %q\n", d.MetricsAddr)
+	}
 	branches := o.Branches
 	if !strings.Contains(branches, "idle_suspend") {
 		branches = "idle_suspend = \"0\"\n" + branches
@@ -118,7 +130,7 @@ data_dir = %q
 admin_group = %q
 socket_group = %q
 log_level = "debug"
-
+%s
 [engine]
 driver = %q
 port_range = "%d-%d"
@@ -126,7 +138,7 @@ port_range = "%d-%d"
 [branches]
 %s
 [branches.settings]
-%s`, d.Socket, d.DataDir, adminGroup, socketGroup, o.Driver, d.PortLo, d.PortHi, branches, settingLines.String())
+%s`, d.Socket, d.DataDir, adminGroup, socketGroup, metrics, o.Driver, d.PortLo, d.PortHi, branches, settingLines.String())
 	if err := os.WriteFile(d.Config, []byte(cfg+o.Extra), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -300,4 +312,22 @@ func runCLI(u osUser, args ...string) result {
 		}
 	}
 	return r
+}
+
+// metrics scrapes daemon.metrics_address.
+func (d *daemon) metrics(t *testing.T) string {
+	t.Helper()
+	if d.MetricsAddr == "" {
+		t.Fatal("metrics: the daemon was started without daemonOpts.Metrics")
+	}
+	resp, err := http.Get("http://" + d.MetricsAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics on daemon.metrics_address: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("metrics: status %d, %v", resp.StatusCode, err)
+	}
+	return string(body)
 }

@@ -58,7 +58,7 @@ func (d *daemon) waitSyncDone(t *testing.T, timeout time.Duration) api.SyncStatu
 // removes its half-built volume and says in `sync status` what failed where.
 func TestSyncFailure(t *testing.T) {
 	src := startShop(t, 2000)
-	d := startSyncDaemon(t, src, syncOpts{image: 420 << 20})
+	d := startSyncDaemon(t, src, syncOpts{image: 420 << 20, metrics: true})
 	d.syncOK(t)
 	b := d.create(t, root, "keep")
 	const q = "SELECT count(*) FROM customers"
@@ -121,4 +121,15 @@ func TestSyncFailure(t *testing.T) {
 	// And the twin still works: without the big table the next sync succeeds.
 	src.Exec(t, "shop", "DROP TABLE events")
 	d.syncOK(t)
+
+	// Monitoring sees every run and how it ended.
+	m := d.metrics(t)
+	for _, want := range []string{
+		`pgtwin_sync_duration_seconds_count{result="ok"} 2`,
+		`pgtwin_sync_duration_seconds_count{result="failed"} 2`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q:\n%s", want, m)
+		}
+	}
 }

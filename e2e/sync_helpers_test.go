@@ -59,6 +59,7 @@ type syncOpts struct {
 	mode     string   // sync.mode; default dump
 	driver   string
 	image    int64
+	metrics  bool // serve daemon.metrics_address
 }
 
 // syncConfig is the [source], [sync] and [anonymize] part of a daemon config.
@@ -91,7 +92,7 @@ func startSyncDaemon(t *testing.T, src *pgtest.Cluster, o syncOpts) *daemon {
 		o.driver = "btrfs"
 	}
 	key := filepath.Join(t.TempDir(), "mask.key")
-	return startDaemon(t, daemonOpts{Driver: o.driver, ImageSize: o.image, Extra: syncConfig(t, src, key, o)})
+	return startDaemon(t, daemonOpts{Driver: o.driver, ImageSize: o.image, Metrics: o.metrics, Extra: syncConfig(t, src, key, o)})
 }
 
 func (d *daemon) syncStatus(t *testing.T) api.SyncStatus {
