@@ -5,10 +5,10 @@ package main
 // why each needs no rule.
 const demoRules = `"public.customers.email" = { transform = "email" }
 "public.customers.full_name" = { transform = "name" }
-"public.customers.phone" = { transform = "phone" }
+"public.customers.phone" = { transform = "phone", keep_prefix = 1 }
 "public.customers.birth_date" = { transform = "date", keep_year = true }
 "public.customers.notes" = { transform = "null" }
-"public.customers.profile" = { transform = "json", paths = { "contact.email" = { transform = "email" }, "contact.phone" = { transform = "phone" }, "last_login_ip" = { transform = "ip" } } }
+"public.customers.profile" = { transform = "json", paths = { "contact.email" = { transform = "email" }, "contact.phone" = { transform = "phone", keep_prefix = 1 }, "last_login_ip" = { transform = "ip" } } }
 "public.addresses.street" = { transform = "address", part = "street" }
 "public.addresses.city" = { transform = "address", part = "city" }
 "public.addresses.postcode" = { transform = "address", part = "postcode" }
