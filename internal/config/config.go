@@ -41,6 +41,7 @@ type Source struct {
 // Sync is the [sync] section.
 type Sync struct {
 	Mode           string   `toml:"mode"`
+	AllowGroup     string   `toml:"allow_group"`
 	Schedule       string   `toml:"schedule"`
 	Parallel       int      `toml:"parallel"`
 	IncludeSchemas []string `toml:"include_schemas"`
@@ -63,6 +64,11 @@ type Branches struct {
 	IdleSuspend Duration          `toml:"idle_suspend"`
 	MaxBranches int               `toml:"max_branches"`
 	MaxRunning  int               `toml:"max_running"`
+	// MaxPerUser is how many branches one non-admin user may hold.
+	MaxPerUser int `toml:"max_per_user"`
+	// MaxChangedBytes caps the disk one branch may use beyond its snapshot;
+	// 0 means no cap.
+	MaxChangedBytes Size `toml:"max_changed_bytes"`
 	Settings    map[string]string `toml:"settings"`
 }
 
@@ -96,7 +102,7 @@ func DefaultConfig() Config {
 		},
 		Engine: Engine{
 			Driver:        "auto",
-			RunAs:         "postgres",
+			RunAs:         "pgtwin-pg",
 			ListenAddress: "127.0.0.1",
 			PortRange:     PortRange{Low: 6500, High: 6999},
 		},
@@ -104,6 +110,7 @@ func DefaultConfig() Config {
 			IdleSuspend: Duration(15 * 60 * 1e9),
 			MaxBranches: 500,
 			MaxRunning:  50,
+			MaxPerUser:  50,
 			Settings:    map[string]string{"shared_buffers": "32MB"},
 		},
 		Snapshots: Snapshots{Keep: 7},

@@ -81,6 +81,12 @@ func (c Config) Validate() error {
 	if b.MaxBranches < 1 {
 		return bad("branches.max_branches", b.MaxBranches, "must be at least 1")
 	}
+	if b.MaxPerUser < 1 {
+		return bad("branches.max_per_user", b.MaxPerUser, "must be at least 1")
+	}
+	if b.MaxChangedBytes < 0 {
+		return bad("branches.max_changed_bytes", b.MaxChangedBytes, "must not be negative")
+	}
 	if b.MaxRunning < 1 {
 		return bad("branches.max_running", b.MaxRunning, "must be at least 1")
 	}
