@@ -39,16 +39,21 @@ type dateT struct {
 
 func (t *dateT) Unique() bool { return false }
 
-func (t *dateT) Append(dst, v []byte) ([]byte, bool, error) {
+// Append: shifting by 1..range days never gives the same day; keep_year
+// draws a day of the year and draws again when it is the same day.
+func (t *dateT) Append(dst, v []byte) ([]byte, bool, error) { return redraw(t, dst, v) }
+
+func (t *dateT) appendAttempt(dst, v []byte, attempt int) ([]byte, bool, error) {
 	s := string(v)
 	if s == "infinity" || s == "-infinity" || strings.HasSuffix(s, " BC") {
+		// Nothing to hide in infinity; BC dates are kept (documented).
 		return append(dst, v...), false, nil
 	}
 	y, m, d, rest, ok := parseISODate(s)
 	if !ok {
 		return dst, false, fmt.Errorf("date: %w (expected ISO DateStyle)", errValue)
 	}
-	b := t.p.stream(v[:len(v)-len(rest)])
+	b := t.p.streamAttempt(v[:len(v)-len(rest)], attempt)
 	var nt time.Time
 	if t.keepYear {
 		first := time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -134,17 +139,54 @@ func (t *numberT) Append(dst, v []byte) ([]byte, bool, error) {
 	if x.Sign() >= 0 && noisy.Sign() < 0 || x.Sign() < 0 && noisy.Sign() > 0 {
 		noisy.Neg(noisy)
 	}
-	switch t.ct.Base {
-	case "float4", "float8":
-		fv, _ := noisy.Float64()
-		bitSize := 64
-		if t.ct.Base == "float4" {
-			bitSize = 32
-		}
-		return strconv.AppendFloat(dst, fv, 'g', -1, bitSize), false, nil
-	case "int2", "int4", "int8":
-		return append(dst, clampInt(noisy, t.ct.Base)...), false, nil
+	start := len(dst)
+	dst = t.format(dst, s, noisy)
+	if out, ok := new(big.Rat).SetString(string(dst[start:])); !ok || out.Cmp(x) != 0 {
+		return dst, false, nil
 	}
+	// Rounded back to the value itself (0 under relative noise, small
+	// integers, 1.5 ± 0.1 at one decimal): step one unit of the last kept
+	// place instead, in a keyed direction, the other way when clamping
+	// would undo the step. A keyed number never masks to itself.
+	up := b.u(1) == 1
+	if x.Sign() < 0 {
+		up = false
+	} else if x.Sign() == 0 {
+		up = true
+	}
+	for _, dir := range []bool{up, !up} {
+		step := t.unit(s)
+		if !dir {
+			step.Neg(step)
+		}
+		dst = t.format(dst[:start], s, new(big.Rat).Add(x, step))
+		if out, ok := new(big.Rat).SetString(string(dst[start:])); !ok || out.Cmp(x) != 0 {
+			break
+		}
+	}
+	return dst, false, nil
+}
+
+// unit is one unit of the last place the output keeps: 1 for integers,
+// 10^-scale for numeric, a relative step for floats.
+func (t *numberT) unit(s string) *big.Rat {
+	switch t.ct.Base {
+	case "int2", "int4", "int8":
+		return big.NewRat(1, 1)
+	case "float4", "float8":
+		x, _ := new(big.Rat).SetString(s)
+		fx, _ := x.Float64()
+		u := math.Abs(fx) * 1e-3
+		if u == 0 || math.IsInf(u, 0) {
+			u = 1
+		}
+		return new(big.Rat).SetFloat64(u)
+	}
+	scale := t.scale(s)
+	return new(big.Rat).SetFrac(big.NewInt(1), new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil))
+}
+
+func (t *numberT) scale(s string) int {
 	scale := t.ct.Scale
 	if t.ct.Precision == 0 || scale < 0 {
 		scale = 0
@@ -155,6 +197,23 @@ func (t *numberT) Append(dst, v []byte) ([]byte, bool, error) {
 			}
 		}
 	}
+	return scale
+}
+
+// format writes noisy as the column's type holds it.
+func (t *numberT) format(dst []byte, s string, noisy *big.Rat) []byte {
+	switch t.ct.Base {
+	case "float4", "float8":
+		fv, _ := noisy.Float64()
+		bitSize := 64
+		if t.ct.Base == "float4" {
+			bitSize = 32
+		}
+		return strconv.AppendFloat(dst, fv, 'g', -1, bitSize)
+	case "int2", "int4", "int8":
+		return append(dst, clampInt(noisy, t.ct.Base)...)
+	}
+	scale := t.scale(s)
 	if t.ct.Precision > 0 {
 		// numeric(p,s) holds |x| < 10^(p-s).
 		limit := new(big.Rat).SetFrac(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(t.ct.Precision)), nil),
@@ -166,7 +225,7 @@ func (t *numberT) Append(dst, v []byte) ([]byte, bool, error) {
 			noisy.Neg(limit)
 		}
 	}
-	return append(dst, noisy.FloatString(scale)...), false, nil
+	return append(dst, noisy.FloatString(scale)...)
 }
 
 func clampInt(r *big.Rat, base string) string {

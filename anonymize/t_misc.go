@@ -147,10 +147,12 @@ type hashT struct {
 
 // Unique: 96 keyed bits or more make a collision among 10^9 values
 // improbable (< 1e-10).
-func (t *hashT) Unique() bool { return t.n >= 24 }
-func (t *hashT) Append(dst, v []byte) ([]byte, bool, error) {
-	var h [16]byte
-	t.p.sum(&h, v)
+func (t *hashT) Unique() bool                               { return t.n >= 24 }
+func (t *hashT) Append(dst, v []byte) ([]byte, bool, error) { return redraw(t, dst, v) }
+
+func (t *hashT) appendAttempt(dst, v []byte, attempt int) ([]byte, bool, error) {
+	b := t.p.streamAttempt(v, attempt)
+	h := b.h
 	var buf [64]byte
 	hex.Encode(buf[:32], h[:])
 	if t.n > 32 {
@@ -169,10 +171,11 @@ func (t *uuidT) Unique() bool { return true }
 func (t *uuidT) Append(dst, v []byte) ([]byte, bool, error) {
 	var u [16]byte
 	if parseUUID(&u, v) {
-		t.p.x = u
-		t.p.b.Encrypt(t.p.x[:], t.p.x[:])
-		u = t.p.x
+		// A permutation without fixed points (see derangeBlock): no uuid
+		// masks to itself.
+		u = t.p.derangeBlock(u)
 	} else {
+		// Text that is not a uuid cannot equal the uuid written for it.
 		t.p.sum(&u, v)
 		u[6] = u[6]&0x0f | 0x40
 		u[8] = u[8]&0x3f | 0x80
@@ -247,12 +250,9 @@ func (t *ipT) Append(dst, v []byte) ([]byte, bool, error) {
 	if a.Is4() {
 		b := a.As4()
 		x := uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
-		y := t.p.feistel(x, 1<<16, 1<<16, 4)
-		a = netip.AddrFrom4([4]byte{byte(y >> 24), byte(y >> 16), byte(y >> 8), byte(y)})
+		a = t.mask4(x, bitsLen)
 	} else {
-		t.p.x = a.As16()
-		t.p.b.Encrypt(t.p.x[:], t.p.x[:])
-		a = netip.AddrFrom16(t.p.x)
+		a = t.mask6(a.As16(), bitsLen)
 	}
 	if bitsLen >= 0 {
 		pfx := netip.PrefixFrom(a, bitsLen)
@@ -262,4 +262,29 @@ func (t *ipT) Append(dst, v []byte) ([]byte, bool, error) {
 		return append(dst, pfx.String()...), false, nil
 	}
 	return append(dst, a.String()...), false, nil
+}
+
+// mask4 is a permutation of IPv4 addresses without fixed points. A cidr
+// column keeps only the network, which can still come out as it went in
+// (one chance in 256 for a /8), so there the derangement is walked on
+// until the network differs; a /0 has nothing to hide.
+func (t *ipT) mask4(x uint64, bitsLen int) netip.Addr {
+	y := t.p.derange32(x, 4)
+	if t.cidr && bitsLen > 0 {
+		net := uint64(1<<32-1) << (32 - min(bitsLen, 32)) & (1<<32 - 1)
+		for i := 0; i < 1<<12 && y&net == x&net; i++ {
+			y = t.p.derange32(y, 4)
+		}
+	}
+	return netip.AddrFrom4([4]byte{byte(y >> 24), byte(y >> 16), byte(y >> 8), byte(y)})
+}
+
+func (t *ipT) mask6(x [16]byte, bitsLen int) netip.Addr {
+	y := t.p.derangeBlock(x)
+	if t.cidr && bitsLen > 0 {
+		for i := 0; i < 1<<12 && netip.PrefixFrom(netip.AddrFrom16(y), bitsLen).Masked() == netip.PrefixFrom(netip.AddrFrom16(x), bitsLen).Masked(); i++ {
+			y = t.p.derangeBlock(y)
+		}
+	}
+	return netip.AddrFrom16(y)
 }

@@ -82,8 +82,10 @@ func (t *emailT) Unique() bool { return t.unique }
 
 // Append writes first.last[.tag]@domain. In unique mode the tag carries 50
 // keyed bits; otherwise two keyed digits give some variety.
-func (t *emailT) Append(dst, v []byte) ([]byte, bool, error) {
-	b := t.p.stream(v)
+func (t *emailT) Append(dst, v []byte) ([]byte, bool, error) { return redraw(t, dst, v) }
+
+func (t *emailT) appendAttempt(dst, v []byte, attempt int) ([]byte, bool, error) {
+	b := t.p.streamAttempt(v, attempt)
 	dst = append(dst, firstLower[b.take(len(firstLower))]...)
 	dst = append(dst, '.')
 	dst = append(dst, lastLower[b.take(len(lastLower))]...)
@@ -109,7 +111,11 @@ func (t *emailT) Append(dst, v []byte) ([]byte, bool, error) {
 // compact is the short form for narrow columns: f.tag@example.com, same
 // keyed bits as Append's tag.
 func (t *emailT) compact(dst, v []byte) []byte {
-	b := t.p.stream(v)
+	return t.compactAttempt(dst, v, 0)
+}
+
+func (t *emailT) compactAttempt(dst, v []byte, attempt int) []byte {
+	b := t.p.streamAttempt(v, attempt)
 	dst = append(dst, firstLower[b.take(len(firstLower))][0], '.')
 	b.take(len(lastLower))
 	dst = appendTag(dst, &b, tagBits/5)
@@ -128,8 +134,10 @@ type nameT struct {
 
 func (t *nameT) Unique() bool { return t.unique }
 
-func (t *nameT) Append(dst, v []byte) ([]byte, bool, error) {
-	b := t.p.stream(v)
+func (t *nameT) Append(dst, v []byte) ([]byte, bool, error) { return redraw(t, dst, v) }
+
+func (t *nameT) appendAttempt(dst, v []byte, attempt int) ([]byte, bool, error) {
+	b := t.p.streamAttempt(v, attempt)
 	start := len(dst)
 	switch t.part {
 	case "first":
@@ -202,14 +210,24 @@ type addressT struct {
 // a UNIQUE constraint.
 func (t *addressT) Unique() bool { return t.unique }
 
-func (t *addressT) Append(dst, v []byte) ([]byte, bool, error) {
-	b := t.p.stream(v)
+func (t *addressT) Append(dst, v []byte) ([]byte, bool, error) { return redraw(t, dst, v) }
+
+func (t *addressT) appendAttempt(dst, v []byte, attempt int) ([]byte, bool, error) {
+	b := t.p.streamAttempt(v, attempt)
 	switch t.part {
 	case "city":
 		dst = append(dst, cities[b.take(len(cities))]...)
 	case "state":
 		dst = append(dst, states[b.take(len(states))]...)
 	case "postcode":
+		if !hasAlnum(v) {
+			// No digit or letter to replace: the shape alone would give
+			// the value back, so write a keyed five-digit code instead.
+			for i := 0; i < 5; i++ {
+				dst = append(dst, byte('0'+b.take(10)))
+			}
+			break
+		}
 		dst = appendShape(dst, v, &b)
 	case "full":
 		dst = appendStreet(dst, &b)
@@ -263,4 +281,13 @@ func appendShape(dst, v []byte, b *bits) []byte {
 		dst = append(dst, c)
 	}
 	return dst
+}
+
+func hasAlnum(v []byte) bool {
+	for _, c := range v {
+		if c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+			return true
+		}
+	}
+	return false
 }

@@ -115,14 +115,41 @@ func (f fitLength) Unique() bool {
 	return f.n >= 64
 }
 
+// Append cuts the output; cutting can give the input back ("Bob" from
+// "Bobby Smith" in a varchar(3)), so transformers that can draw again do.
 func (f fitLength) Append(dst, v []byte) ([]byte, bool, error) {
+	r, ok := f.t.(redrawer)
+	if !ok {
+		return f.appendAttempt(dst, v, -1)
+	}
+	return redraw(fitRedraw{f, r}, dst, v)
+}
+
+type fitRedraw struct {
+	f fitLength
+	r redrawer
+}
+
+func (x fitRedraw) appendAttempt(dst, v []byte, attempt int) ([]byte, bool, error) {
+	return x.f.appendAttempt(dst, v, attempt)
+}
+
+// appendAttempt: attempt -1 is the inner transformer's Append.
+func (f fitLength) appendAttempt(dst, v []byte, attempt int) ([]byte, bool, error) {
 	start := len(dst)
-	out, null, err := f.t.Append(dst, v)
+	var out []byte
+	var null bool
+	var err error
+	if attempt < 0 {
+		out, null, err = f.t.Append(dst, v)
+	} else {
+		out, null, err = f.t.(redrawer).appendAttempt(dst, v, attempt)
+	}
 	if err != nil || null || utf8.RuneCount(out[start:]) <= f.n {
 		return out, null, err
 	}
 	if e, ok := f.t.(*emailT); ok {
-		out = e.compact(out[:start], v)
+		out = e.compactAttempt(out[:start], v, max(attempt, 0))
 		if len(out)-start <= f.n {
 			return out, false, nil
 		}
