@@ -142,7 +142,8 @@ func (e *Engine) Clone(ctx context.Context, src, id string) (err error) {
 // postmaster, so the clone's postmaster starts instead of seeing a live lock.
 func (e *Engine) scrub(id string) error {
 	pgdata := e.DataPath(id)
-	for _, f := range []string{"postmaster.pid", "postmaster.opts"} {
+	// A read-only origin's standby.signal too: every clone starts writable.
+	for _, f := range []string{"postmaster.pid", "postmaster.opts", readOnlySignal} {
 		if err := os.Remove(filepath.Join(pgdata, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}

@@ -166,7 +166,12 @@ func (t *Twin) reset(ctx context.Context, rec *branchRecord) error {
 		}
 		target = pending.ID
 	}
-	err := t.updateBranch(rec, func(r *branchRecord) { r.State = api.StateResetting; r.Snapshot = target; r.Error = "" })
+	err := t.updateBranch(rec, func(r *branchRecord) {
+		r.State = api.StateResetting
+		r.Snapshot = target
+		r.Error = ""
+		r.ReadOnly = nil
+	})
 	t.mu.Unlock()
 	if err != nil {
 		return err

@@ -103,7 +103,7 @@ func (f *fx) open(hook func(string)) {
 	if err != nil {
 		f.t.Fatalf("engine: %v", err)
 	}
-	f.tw, err = New(ctx, Options{Config: f.cfg, Engine: f.eng, Logger: testLogger(), SweepInterval: 200 * time.Millisecond})
+	f.tw, err = New(ctx, Options{Config: f.cfg, Engine: f.eng, Logger: testLogger(), SweepInterval: 200 * time.Millisecond, DiskCapInterval: 200 * time.Millisecond})
 	if err != nil {
 		f.t.Fatalf("twin: %v", err)
 	}

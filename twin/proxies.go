@@ -197,6 +197,9 @@ func (t *Twin) startLocked(ctx context.Context, rec *branchRecord, why string) (
 		return nil, fmt.Errorf("is %s; try again in a moment", state)
 	}
 	begin := time.Now()
+	if err := t.prepareDiskCap(ctx, rec); err != nil {
+		return nil, fmt.Errorf("could not be prepared for branches.max_changed_bytes: %w", err)
+	}
 	if err := t.claimSlot(ctx, id); err != nil {
 		return nil, err
 	}

@@ -61,7 +61,10 @@ type branchRecord struct {
 	Port      int        `json:"port"`
 	Password  string     `json:"password"`
 	Database  string     `json:"database"`
-	Error     string     `json:"error,omitempty"` // why it is failed
+	Error     string     `json:"error,omitempty"` // why it is failed, or read-only
+	// ReadOnly is set while the branch is over branches.max_changed_bytes
+	// (diskcap.go).
+	ReadOnly *readOnlyMark `json:"read_only,omitempty"`
 }
 
 // store writes records with write, fsync, rename, fsync dir: after a crash a

@@ -30,6 +30,8 @@ type Engine interface {
 	Instance(id string) (*engine.Instance, bool)
 	Recover(ctx context.Context) ([]string, error)
 	AllocatePort(inUse map[int]bool) (int, error)
+	SetReadOnly(id string, on bool) error
+	ReadOnly(id string) bool
 	Driver() engine.Driver
 	Version() string
 }
@@ -49,6 +51,9 @@ type Options struct {
 	// SweepInterval is how often expired branches and unneeded snapshots are
 	// removed. Default 30 seconds.
 	SweepInterval time.Duration
+	// DiskCapInterval is how often running branches' changed bytes are
+	// checked against branches.max_changed_bytes. Default 5 seconds.
+	DiskCapInterval time.Duration
 	// Version is the daemon's version for /v1/status.
 	Version string
 }
@@ -101,6 +106,9 @@ func New(ctx context.Context, opts Options) (*Twin, error) {
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = 30 * time.Second
 	}
+	if opts.DiskCapInterval <= 0 {
+		opts.DiskCapInterval = 5 * time.Second
+	}
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
@@ -143,7 +151,7 @@ func (t *Twin) Start(ctx context.Context) error {
 		return err
 	}
 	t.cancel = cancel
-	t.wg.Add(2)
+	t.wg.Add(3)
 	go func() {
 		defer t.wg.Done()
 		t.sweepLoop(sctx)
@@ -151,6 +159,10 @@ func (t *Twin) Start(ctx context.Context) error {
 	go func() {
 		defer t.wg.Done()
 		t.idleLoop(sctx)
+	}()
+	go func() {
+		defer t.wg.Done()
+		t.diskCapLoop(sctx)
 	}()
 	return nil
 }

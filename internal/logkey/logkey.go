@@ -32,4 +32,6 @@ const (
 	Addr = "addr"
 	// Reason says why something was done (e.g. why a branch was suspended).
 	Reason = "reason"
+	// Limit is a configured cap (e.g. branches.max_changed_bytes).
+	Limit = "limit"
 )

@@ -25,7 +25,8 @@ type Branch struct {
 	Port          int        `json:"port"`
 	ConnectionURI string     `json:"connection_uri"`
 	ChangedBytes  int64      `json:"changed_bytes"`
-	// Error says why a branch is failed (reset it or delete it).
+	// Error says why a branch is failed (reset it or delete it), or why a
+	// ready one refuses writes (over branches.max_changed_bytes).
 	Error string `json:"error,omitempty"`
 }
 

@@ -1,0 +1,239 @@
+package twin
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/pgtwin/pgtwin/internal/logkey"
+	"github.com/pgtwin/pgtwin/twin/api"
+)
+
+// The disk cap (branches.max_changed_bytes) is enforced by sampling: every
+// DiskCapInterval each running branch's changed bytes are measured, and a
+// branch over the cap is restarted as a read-only hot standby of nothing
+// (engine.SetReadOnly). Its clients can still read; every write fails with
+// "cannot execute ... in a read-only transaction", which no session can SET
+// away. The host and the other branches go on as before.
+//
+// This is the mechanism on every driver, btrfs included. A btrfs qgroup
+// limit would be exact, but it is a hard ENOSPC/EDQUOT on any write to the
+// subvolume: PostgreSQL PANICs when it cannot write WAL, crash recovery then
+// cannot write its end-of-recovery checkpoint either, and the branch is
+// down, not read-only; btrfs may even refuse the unlinks that would free
+// space. So no qgroup limit is set. The price of sampling is overshoot: a
+// branch may write for up to one interval (plus one measurement) past the
+// cap before it is stopped.
+//
+// A branch once read-only stays so (across suspend, wake and daemon
+// restarts: the mark is in its record and standby.signal in its data
+// directory) until it is reset, or the daemon runs with a cap that is
+// removed or changed to one the branch is under. Its usage shrinks a little
+// as old WAL is recycled, and flipping back and forth at the cap would
+// restart it each time.
+
+// readOnlyMark is recorded on a branch that went over the cap.
+type readOnlyMark struct {
+	Cap   int64     `json:"cap"`   // branches.max_changed_bytes then
+	Bytes int64     `json:"bytes"` // its changed bytes then
+	Since time.Time `json:"since"`
+}
+
+// overCap says whether a branch with mark (nil: writable) should be
+// read-only with the cap limit (0: none) and used changed bytes.
+func overCap(mark *readOnlyMark, limit, used int64) bool {
+	if mark == nil {
+		return limit > 0 && used > limit
+	}
+	return limit != 0 && (limit == mark.Cap || used >= limit)
+}
+
+// capLifted says whether the cap may have been lifted for a branch with
+// mark: only then is it worth measuring a stopped branch before its start.
+func capLifted(mark *readOnlyMark, limit int64) bool {
+	return mark != nil && (limit == 0 || limit != mark.Cap)
+}
+
+func overCapReason(name string, used, limit int64) string {
+	return fmt.Sprintf("over branches.max_changed_bytes (%s changed, cap %s): writes are refused; "+
+		"reset the branch (pgtwin branches reset %s) or ask an admin to raise the cap", sizeIEC(used), sizeIEC(limit), name)
+}
+
+// diskCapLoop enforces branches.max_changed_bytes on running branches.
+func (t *Twin) diskCapLoop(ctx context.Context) {
+	tick := time.NewTicker(t.opts.DiskCapInterval)
+	defer tick.Stop()
+	warned := map[string]bool{} // branch ids whose usage could not be read
+	for {
+		t.checkDiskCaps(ctx, warned)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (t *Twin) checkDiskCaps(ctx context.Context, warned map[string]bool) {
+	limit := int64(t.cfg.Branches.MaxChangedBytes)
+	t.mu.Lock()
+	var recs []*branchRecord
+	for _, b := range t.branches {
+		if b.State == stateReady && t.fleet.running[b.ID] {
+			recs = append(recs, b)
+		}
+	}
+	t.mu.Unlock()
+	for _, rec := range recs {
+		if ctx.Err() != nil {
+			return
+		}
+		t.checkDiskCap(ctx, rec, limit, warned)
+	}
+}
+
+// checkDiskCap measures one running branch and restarts it read-only or
+// writable if it is not as the cap and its record say.
+func (t *Twin) checkDiskCap(ctx context.Context, rec *branchRecord, limit int64, warned map[string]bool) {
+	t.mu.Lock()
+	id, name, mark := rec.ID, rec.Name, rec.ReadOnly
+	t.mu.Unlock()
+	want := mark != nil
+	var used int64
+	if limit > 0 || mark != nil {
+		u, err := t.eng.Usage(ctx, id)
+		if err != nil {
+			if !warned[id] && ctx.Err() == nil {
+				t.log.Warn().Err(err).Str(logkey.Branch, name).Msg("changed bytes unavailable; branches.max_changed_bytes is not enforced on this branch until they are")
+				warned[id] = true
+			}
+			return
+		}
+		delete(warned, id)
+		used = u.ExclusiveBytes
+		t.mu.Lock()
+		t.usage[id] = usageEntry{bytes: used, at: time.Now()}
+		t.mu.Unlock()
+		want = overCap(mark, limit, used)
+	}
+	if want == (mark != nil) && t.eng.ReadOnly(id) == want {
+		return
+	}
+	// A branch busy with a reset, a snapshot for a child or a wake is
+	// looked at again next round.
+	t.mu.Lock()
+	m := t.lockFor(id)
+	t.mu.Unlock()
+	if !m.TryLock() {
+		return
+	}
+	defer m.Unlock()
+	t.mu.Lock()
+	same := t.branches[name] == rec && rec.State == stateReady && t.fleet.running[id] && rec.ReadOnly == mark
+	t.mu.Unlock()
+	if !same {
+		return
+	}
+	t.restartReadOnly(ctx, rec, want, used, limit)
+}
+
+// restartReadOnly records the branch read-only (or not), then restarts its
+// instance that way. The record comes first: after a crash in between, the
+// next round (or the next start) makes the instance match it. Call with the
+// branch's lock held.
+func (t *Twin) restartReadOnly(ctx context.Context, rec *branchRecord, on bool, used, limit int64) {
+	t.mu.Lock()
+	id, name := rec.ID, rec.Name
+	err := t.updateBranch(rec, func(r *branchRecord) {
+		switch {
+		case on && r.ReadOnly == nil:
+			r.ReadOnly = &readOnlyMark{Cap: limit, Bytes: used, Since: time.Now().UTC()}
+			r.Error = overCapReason(name, used, limit)
+		case !on:
+			r.ReadOnly, r.Error = nil, ""
+		}
+	})
+	port, reason := rec.Port, rec.Error
+	t.mu.Unlock()
+	log := t.log.With().Str(logkey.Branch, name).Int64(logkey.Bytes, used).Logger()
+	if err != nil {
+		log.Error().Err(err).Msg("could not record the branch's disk cap state; trying again next round")
+		return
+	}
+	// Once stopped, finish even if the daemon is stopping: its clients
+	// would be left without a server until the next connection.
+	ctx = context.WithoutCancel(ctx)
+	begin := time.Now()
+	err = t.eng.Stop(ctx, id)
+	if err == nil {
+		err = t.eng.SetReadOnly(id, on)
+	}
+	if err == nil {
+		_, err = t.eng.Start(ctx, id, t.branchSpec(port))
+	}
+	if err != nil {
+		t.mu.Lock()
+		uerr := t.updateBranch(rec, func(r *branchRecord) {
+			r.State = api.StateFailed
+			r.Error = fmt.Sprintf("could not be restarted for branches.max_changed_bytes: %v", err)
+		})
+		t.mu.Unlock()
+		t.releaseSlot(id)
+		if uerr != nil {
+			log.Error().Err(uerr).Msg("could not record the branch failed")
+		}
+		log.Error().Err(err).Msg("branch could not be restarted for its disk cap; it is marked failed")
+		return
+	}
+	if on {
+		log.Warn().Int64(logkey.Limit, limit).Str(logkey.Reason, reason).Dur(logkey.Duration, time.Since(begin)).Msg("branch restarted read-only")
+	} else {
+		log.Info().Int64(logkey.Limit, limit).Dur(logkey.Duration, time.Since(begin)).Msg("branch restarted writable: under branches.max_changed_bytes")
+	}
+}
+
+// prepareDiskCap makes a stopped branch start read-only exactly when its
+// record says so, clearing the mark first if the cap was lifted and the
+// branch is under the new one. Call with the branch's lock held, before
+// its instance is started.
+func (t *Twin) prepareDiskCap(ctx context.Context, rec *branchRecord) error {
+	t.mu.Lock()
+	id, name, mark := rec.ID, rec.Name, rec.ReadOnly
+	t.mu.Unlock()
+	if _, running := t.eng.Instance(id); running {
+		return nil // adopted as it runs; the sampler sees to it
+	}
+	limit := int64(t.cfg.Branches.MaxChangedBytes)
+	if capLifted(mark, limit) {
+		u, err := t.eng.Usage(ctx, id)
+		if err == nil && !overCap(mark, limit, u.ExclusiveBytes) {
+			t.mu.Lock()
+			err = t.updateBranch(rec, func(r *branchRecord) { r.ReadOnly, r.Error = nil, "" })
+			t.mu.Unlock()
+			if err != nil {
+				return err
+			}
+			mark = nil
+			t.log.Info().Str(logkey.Branch, name).Int64(logkey.Bytes, u.ExclusiveBytes).Int64(logkey.Limit, limit).
+				Msg("branch writable again: under branches.max_changed_bytes")
+		}
+	}
+	if on := mark != nil; t.eng.ReadOnly(id) != on {
+		return t.eng.SetReadOnly(id, on)
+	}
+	return nil
+}
+
+// sizeIEC is n in binary units, like df -h.
+func sizeIEC(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}

@@ -1,0 +1,185 @@
+package twin
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgtwin/pgtwin/internal/config"
+	"github.com/pgtwin/pgtwin/twin/api"
+)
+
+const mib = 1 << 20
+
+// A branch that writes past branches.max_changed_bytes is restarted
+// read-only within a few samples: reads work, writes fail with PostgreSQL's
+// read-only error (which a session cannot SET away), and the branch says
+// why. It stays so across suspend, a daemon restart and wake; a branch of it
+// is writable; a reset clears it; a daemon restarted with a higher cap
+// makes it writable again.
+func TestDiskCap(t *testing.T) {
+	t.Parallel()
+	f := newFx(t, "btrfs", func(c *config.Config) {
+		c.Branches.MaxChangedBytes = 8 * mib
+		c.Branches.IdleSuspend = 0
+	})
+	ctx := context.Background()
+	b := f.create(alice, api.CreateBranchRequest{Name: "cap"})
+	c := dial(t, b.ConnectionURI)
+	exec(t, c, "CREATE TABLE big (x text)")
+	// A few samples under the cap change nothing.
+	time.Sleep(600 * time.Millisecond)
+	if r := f.record("cap"); r.ReadOnly != nil {
+		t.Fatalf("fresh branch marked read-only: %+v", r.ReadOnly)
+	}
+	rows := fill(t, c, 20)
+	c.Close(ctx)
+	f.waitReadOnly("cap")
+
+	c = dial(t, b.ConnectionURI)
+	wantInts(t, "rows readable once read-only", ints(t, c, "SELECT count(*) FROM big"), rows)
+	wantReadOnly(t, c, "INSERT INTO big VALUES ('x')")
+	// A session cannot turn it off: a standby refuses read-write mode.
+	wantReadOnly(t, c, "SET default_transaction_read_only = off; INSERT INTO big VALUES ('x')")
+	if _, err := c.Exec(ctx, "BEGIN; SET TRANSACTION READ WRITE"); err == nil {
+		t.Fatal("SET TRANSACTION READ WRITE succeeded on a read-only branch")
+	} else {
+		t.Logf("SET TRANSACTION READ WRITE: %v", err)
+	}
+	c.Close(ctx)
+	got, err := f.tw.GetBranch(ctx, alice, "cap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != api.StateReady || !strings.Contains(got.Error, "branches.max_changed_bytes") || !strings.Contains(got.Error, "reset") {
+		t.Fatalf("branch JSON of a read-only branch: state %q error %q; want ready and a reason naming the cap and the reset", got.State, got.Error)
+	}
+	t.Logf("branch says: %s (changed_bytes %d)", got.Error, got.ChangedBytes)
+
+	// A branch of it is a writable clone.
+	kid := f.create(alice, api.CreateBranchRequest{Name: "cap-kid", Parent: "cap"})
+	exec(t, dial(t, kid.ConnectionURI), "INSERT INTO big VALUES ('kid')")
+
+	// Suspended, the daemon restarted, woken by a connection: still read-only.
+	if _, err := f.tw.SuspendBranch(ctx, alice, "cap"); err != nil {
+		t.Fatal(err)
+	}
+	f.restart()
+	c = dial(t, b.ConnectionURI)
+	wantReadOnly(t, c, "INSERT INTO big VALUES ('x')")
+	c.Close(ctx)
+
+	// A reset is a fresh, writable clone.
+	got, err = f.tw.ResetBranch(ctx, alice, "cap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := f.record("cap"); r.ReadOnly != nil || r.Error != "" || got.Error != "" {
+		t.Fatalf("after reset: mark %+v, record error %q, JSON error %q; want all cleared", r.ReadOnly, r.Error, got.Error)
+	}
+	c = dial(t, b.ConnectionURI)
+	exec(t, c, "CREATE TABLE big (x text)")
+	rows = fill(t, c, 20)
+	c.Close(ctx)
+	f.waitReadOnly("cap")
+
+	// A daemon restarted with a higher cap restarts it writable.
+	f.cfg.Branches.MaxChangedBytes = 1 << 30
+	f.restart()
+	deadline := time.Now().Add(20 * time.Second)
+	for f.record("cap").ReadOnly != nil || f.eng.ReadOnly(f.record("cap").ID) {
+		if time.Now().After(deadline) {
+			t.Fatal("branch still read-only 20s after the daemon restarted with a cap it is under")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c = dial(t, b.ConnectionURI)
+	exec(t, c, "INSERT INTO big VALUES ('after the cap was raised')")
+	wantInts(t, "rows after the cap was raised", ints(t, c, "SELECT count(*) FROM big"), rows+1)
+}
+
+// fill writes up to n MiB into table big over c, one MiB per transaction,
+// and returns the rows committed. The sampler may cut it off: the branch is
+// restarted read-only under it, ending its session.
+func fill(t *testing.T, c *pgx.Conn, n int) int64 {
+	t.Helper()
+	var rows int64
+	for i := 0; i < n; i++ {
+		// 1 KiB rows: below the TOAST threshold, so stored as written.
+		_, err := c.Exec(context.Background(), "INSERT INTO big SELECT repeat(md5(i::text), 32) FROM generate_series(1, 1024) i")
+		if err != nil {
+			// Heap and WAL both count: 4 MiB of rows is about 8 MiB changed.
+			if rows < 3*1024 {
+				t.Fatalf("write %d of %d MiB (well under the cap): %v", i+1, n, err)
+			}
+			t.Logf("writer cut off after %d MiB: %v", i, err)
+			return rows
+		}
+		rows += 1024
+	}
+	return rows
+}
+
+// waitReadOnly waits until the sampler has restarted branch name read-only.
+func (f *fx) waitReadOnly(name string) {
+	f.t.Helper()
+	start := time.Now()
+	deadline := start.Add(20 * time.Second)
+	for {
+		r := f.record(name)
+		if r.ReadOnly != nil {
+			// The mark is recorded before the restart, which holds the
+			// branch's lock until the standby accepts connections.
+			_, unlock := f.tw.lockBranch(name)
+			unlock()
+			if _, running := f.eng.Instance(r.ID); !running || !f.eng.ReadOnly(r.ID) {
+				f.t.Fatalf("branch %s marked read-only but its instance is not a running standby (running %v)", name, running)
+			}
+			f.t.Logf("read-only after %s: %+v", time.Since(start).Round(time.Millisecond), *r.ReadOnly)
+			return
+		}
+		if time.Now().After(deadline) {
+			u, _ := f.eng.Usage(context.Background(), r.ID)
+			f.t.Fatalf("branch %s not read-only 20s after writing past its cap (changed bytes %d, state %s, mark %+v)", name, u.ExclusiveBytes, r.State, r.ReadOnly)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// wantReadOnly runs sql and wants PostgreSQL's read-only refusal (25006).
+func wantReadOnly(t *testing.T, c *pgx.Conn, sql string) {
+	t.Helper()
+	_, err := c.Exec(context.Background(), sql)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "25006" {
+		t.Fatalf("%s on a read-only branch: got %v, want read_only_sql_transaction (25006)", sql, err)
+	}
+}
+
+func TestOverCap(t *testing.T) {
+	mark := &readOnlyMark{Cap: 100}
+	for _, tc := range []struct {
+		name        string
+		mark        *readOnlyMark
+		limit, used int64
+		want        bool
+	}{
+		{"no cap", nil, 0, 1 << 40, false},
+		{"under", nil, 100, 100, false},
+		{"over", nil, 100, 101, true},
+		{"marked, shrank below the same cap", mark, 100, 50, true},
+		{"marked, cap removed", mark, 0, 500, false},
+		{"marked, cap raised above usage", mark, 1000, 500, false},
+		{"marked, cap raised but still over", mark, 400, 500, true},
+		{"marked, cap lowered", mark, 50, 60, true},
+	} {
+		if got := overCap(tc.mark, tc.limit, tc.used); got != tc.want {
+			t.Errorf("%s: overCap(%+v, %d, %d) = %v, want %v", tc.name, tc.mark, tc.limit, tc.used, got, tc.want)
+		}
+	}
+}
