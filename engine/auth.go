@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,17 +20,43 @@ type meta struct {
 
 const metaFile = "pgtwin-volume.json"
 
-// configure writes pgtwin's authentication: the superuser only over the unix
-// socket, for root and run_as by peer identity; everyone else with SCRAM.
+// configure writes pgtwin's authentication and settings into a fresh
+// volume.
 func (e *Engine) configure(id, superuser string) error {
 	pgdata := e.DataPath(id)
-	hba := fmt.Sprintf(`# Written by pgtwin. Only root and %[2]s reach the superuser, over the unix socket.
+	if err := e.writeAuth(id, superuser); err != nil {
+		return err
+	}
+	p := filepath.Join(pgdata, "postgresql.conf")
+	conf, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	conf = append(conf, "\n# pgtwin\npassword_encryption = 'scram-sha-256'\n"...)
+	if err := durable.WriteFile(p, conf, 0o600); err != nil {
+		return err
+	}
+	if err := e.user.chown(p); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(meta{Superuser: superuser, Version: e.bin.version})
+	return durable.WriteFile(filepath.Join(e.drv.Path(id), metaFile), b, 0o644)
+}
+
+// writeAuth writes pg_hba.conf and pg_ident.conf: the superuser only over
+// the unix socket, for root and run_as by peer identity, never over TCP;
+// everyone else with SCRAM, over TCP only from the listen address (the
+// daemon's proxy, or the instance's own listener there).
+func (e *Engine) writeAuth(id, superuser string) error {
+	pgdata := e.DataPath(id)
+	hba := fmt.Sprintf(`# Written by pgtwin at every start. Only root and %[2]s reach the superuser, over the unix socket.
 # TYPE  DATABASE  USER  ADDRESS  METHOD
 local   all  %[1]s  peer map=pgtwin
 local   all  all  scram-sha-256
-host    all  all  0.0.0.0/0  scram-sha-256
-host    all  all  ::/0  scram-sha-256
-`, quoteHBA(superuser), e.user.name)
+host    all  %[1]s  all  reject
+host    all  %[3]s  all  reject
+host    all  all  %[4]s  scram-sha-256
+`, quoteHBA(superuser), e.user.name, quoteHBA(ReaderRole), hbaNet(e.opts.Config.ListenAddress))
 	osUsers := []string{"root", e.user.name}
 	if e.user.self != "root" && e.user.self != e.user.name {
 		osUsers = append(osUsers, e.user.self)
@@ -39,18 +66,15 @@ host    all  all  ::/0  scram-sha-256
 	for _, u := range osUsers {
 		fmt.Fprintf(&ident, "pgtwin  %s  %s\n", quoteHBA(u), quoteHBA(superuser))
 	}
-	conf, err := os.ReadFile(filepath.Join(pgdata, "postgresql.conf"))
-	if err != nil {
-		return err
-	}
-	conf = append(conf, "\n# pgtwin\npassword_encryption = 'scram-sha-256'\n"...)
 	files := map[string][]byte{
-		"pg_hba.conf":     []byte(hba),
-		"pg_ident.conf":   []byte(ident.String()),
-		"postgresql.conf": conf,
+		"pg_hba.conf":   []byte(hba),
+		"pg_ident.conf": []byte(ident.String()),
 	}
 	for name, b := range files {
 		p := filepath.Join(pgdata, name)
+		if old, err := os.ReadFile(p); err == nil && string(old) == string(b) {
+			continue
+		}
 		if err := durable.WriteFile(p, b, 0o600); err != nil {
 			return err
 		}
@@ -58,8 +82,26 @@ host    all  all  ::/0  scram-sha-256
 			return err
 		}
 	}
-	b, _ := json.Marshal(meta{Superuser: superuser, Version: e.bin.version})
-	return durable.WriteFile(filepath.Join(e.drv.Path(id), metaFile), b, 0o644)
+	return nil
+}
+
+// hbaNet is the pg_hba address that matches exactly the listen address; an
+// unspecified address (0.0.0.0, ::) is the administrator's choice to listen
+// everywhere.
+func hbaNet(listen string) string {
+	ip := net.ParseIP(listen)
+	switch {
+	case ip == nil:
+		return "127.0.0.1/32"
+	case ip.IsUnspecified() && ip.To4() != nil:
+		return "0.0.0.0/0"
+	case ip.IsUnspecified():
+		return "::/0"
+	case ip.To4() != nil:
+		return ip.String() + "/32"
+	default:
+		return ip.String() + "/128"
+	}
 }
 
 func (e *Engine) readMeta(id string) meta {

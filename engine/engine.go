@@ -49,6 +49,9 @@ type Engine struct {
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
 	procs map[string]*child // instances this process started, to reap them
+
+	readerMu sync.Mutex
+	readerPw map[string]string // ReaderRole's password per instance, this run only
 }
 
 // New finds the PostgreSQL binaries, resolves engine.run_as and prepares the
@@ -71,7 +74,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		opts.Config.ListenAddress = "127.0.0.1"
 	}
 	if opts.Config.RunAs == "" {
-		opts.Config.RunAs = "postgres"
+		opts.Config.RunAs = DefaultRunAs
 	}
 	bin, err := findBinaries(ctx, opts.Config.PostgresBin)
 	if err != nil {
@@ -82,22 +85,24 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		opts:    opts,
-		drv:     opts.Driver,
-		log:     opts.Logger.With().Str(logkey.Component, "engine").Str(logkey.Driver, opts.Driver.Name()).Logger(),
-		bin:     bin,
-		user:    user,
-		runDir:  filepath.Join(opts.DataDir, "run"),
-		logDir:  filepath.Join(opts.DataDir, "log"),
-		jrnlDir: filepath.Join(opts.DataDir, "engine", "journal"),
-		locks:   map[string]*sync.Mutex{},
-		procs:   map[string]*child{},
+		opts:     opts,
+		drv:      opts.Driver,
+		log:      opts.Logger.With().Str(logkey.Component, "engine").Str(logkey.Driver, opts.Driver.Name()).Logger(),
+		bin:      bin,
+		user:     user,
+		runDir:   filepath.Join(opts.DataDir, "run"),
+		logDir:   filepath.Join(opts.DataDir, "log"),
+		jrnlDir:  filepath.Join(opts.DataDir, "engine", "journal"),
+		locks:    map[string]*sync.Mutex{},
+		procs:    map[string]*child{},
+		readerPw: map[string]string{},
 	}
-	// run/ must be traversable by run_as, which owns each socket dir inside.
+	// run/ must be traversable by run_as, which owns each socket dir inside,
+	// but not listable: other users need not learn which volumes exist.
 	for _, d := range []struct {
 		path string
 		mode os.FileMode
-	}{{e.runDir, 0o755}, {e.logDir, 0o750}, {e.jrnlDir, 0o700}} {
+	}{{e.runDir, 0o711}, {e.logDir, 0o750}, {e.jrnlDir, 0o700}} {
 		if err := os.MkdirAll(d.path, d.mode); err != nil {
 			return nil, fmt.Errorf("engine: %w", err)
 		}
@@ -112,6 +117,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.log.Info().Str("version", bin.version).Str(logkey.Path, bin.dir).Msg("postgres binaries found")
+	e.warnSharedRunAs()
 	return e, nil
 }
 

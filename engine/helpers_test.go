@@ -125,7 +125,9 @@ func connect(t testing.TB, inst *engine.Instance) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, "postgres"))
+	// The tests act as a user here, not as the daemon: they want public
+	// on the search_path that ConnString pins to pg_catalog.
+	c, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, "postgres")+" options='-c search_path=public'")
 	if err != nil {
 		t.Fatalf("connect to %s: %v", inst.ID, err)
 	}

@@ -40,10 +40,22 @@ type Instance struct {
 
 // ConnString is a libpq keyword/value string reaching the instance over its
 // unix socket. As root or run_as, user = Superuser needs no password.
+//
+// Every session it opens runs with pinnedOptions: a branch owner owns her
+// database and may attach settings to it (ALTER DATABASE ... SET
+// search_path = public, pg_catalog), and the daemon's superuser sessions
+// must not run in an environment she chose.
 func (i *Instance) ConnString(user, db string) string {
-	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable",
-		quoteKV(i.SocketDir), i.Port, quoteKV(user), quoteKV(db))
+	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable options=%s",
+		quoteKV(i.SocketDir), i.Port, quoteKV(user), quoteKV(db), quoteKV(pinnedOptions))
 }
+
+// pinnedOptions are startup options, which outrank ALTER DATABASE and ALTER
+// ROLE settings: only pg_catalog is searched for names (pg_temp last, so it
+// never shadows anything), and the settings that could make a daemon session
+// fail or stall are neutral.
+const pinnedOptions = "-c search_path=pg_catalog,pg_temp -c default_transaction_read_only=off" +
+	" -c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0"
 
 func quoteKV(s string) string {
 	if s != "" && !strings.ContainsAny(s, ` '\`) {
@@ -137,6 +149,14 @@ func (e *Engine) launch(ctx context.Context, id string, spec InstanceSpec, liste
 		"-c", "listen_addresses="+listen,
 		"-c", "unix_socket_directories="+sock)
 
+	// pg_hba.conf is written at every start, so a volume made by an older
+	// daemon (or cloned from one) gets today's rules.
+	if err := e.writeAuth(id, e.readMeta(id).Superuser); err != nil {
+		return nil, err
+	}
+	if err := e.ownPGData(pgdata); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(sock, 0o700); err != nil {
 		return nil, err
 	}

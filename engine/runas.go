@@ -1,12 +1,18 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
+
+	"github.com/pgtwin/pgtwin/internal/logkey"
 )
 
 // runAs is the OS user that initdb and postgres run as. When the daemon is
@@ -17,6 +23,11 @@ type runAs struct {
 	switched bool // whether processes need a credential change
 	self     string
 }
+
+// DefaultRunAs is engine.run_as when the config says nothing: a system user
+// of pgtwin's own, so a postgres process pgtwin starts can reach nothing
+// but pgtwin's clusters.
+const DefaultRunAs = "pgtwin-pg"
 
 func resolveRunAs(name string) (runAs, error) {
 	me, err := user.Current()
@@ -29,8 +40,19 @@ func resolveRunAs(name string) (runAs, error) {
 		return runAs{name: me.Username, uid: uid, gid: gid, self: me.Username}, nil
 	}
 	u, err := user.Lookup(name)
+	var unknown user.UnknownUserError
+	if errors.As(err, &unknown) && name == DefaultRunAs {
+		// A system user with no home and no shell, in a group of its own.
+		out, aerr := exec.Command("useradd", "--system", "--user-group", "--no-create-home",
+			"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+			"--comment", "pgtwin postgres instances", name).CombinedOutput()
+		if aerr != nil {
+			return runAs{}, fmt.Errorf("engine.run_as = %q: useradd: %v: %s (create the user by hand, or install passwd)", name, aerr, strings.TrimSpace(string(out)))
+		}
+		u, err = user.Lookup(name)
+	}
 	if err != nil {
-		return runAs{}, fmt.Errorf("engine.run_as = %q: %w (create the user, e.g. by installing postgresql, or set engine.run_as)", name, err)
+		return runAs{}, fmt.Errorf("engine.run_as = %q: %w (create it: useradd --system --user-group %s)", name, err, name)
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
@@ -86,4 +108,70 @@ func (u runAs) reachable(dir string, fix bool) error {
 			return nil
 		}
 	}
+}
+
+// warnSharedRunAs says loudly when run_as is a user that also runs other
+// PostgreSQL clusters: as that user, postgres processes pgtwin starts (and
+// anyone who breaks out of one) reach those clusters by peer
+// authentication, and their files.
+func (e *Engine) warnSharedRunAs() {
+	if !e.user.switched {
+		return
+	}
+	var others []string
+	if e.user.name == "postgres" {
+		others = append(others, "it is the distribution's PostgreSQL user")
+	}
+	own, _ := filepath.Abs(e.opts.DataDir)
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok || int(st.Uid) != e.user.uid {
+			continue
+		}
+		comm, _ := os.ReadFile(filepath.Join(p, "comm"))
+		if strings.TrimSpace(string(comm)) != "postgres" {
+			continue
+		}
+		cwd, err := os.Readlink(filepath.Join(p, "cwd"))
+		if err != nil || strings.HasPrefix(cwd, own+string(filepath.Separator)) {
+			continue
+		}
+		others = append(others, "it runs a postgres in "+cwd)
+		break
+	}
+	if len(others) > 0 {
+		e.log.Warn().Str("run_as", e.user.name).Str("why", strings.Join(others, "; ")).
+			Msg("engine.run_as is shared with other PostgreSQL clusters: a branch that escaped to the OS would reach them; set engine.run_as to a dedicated user (default " + DefaultRunAs + ", created when missing)")
+	}
+}
+
+// ownPGData gives run_as a data directory made when another user was run_as
+// (an older daemon defaulted to postgres): postgres refuses to start on a
+// data directory it does not own.
+func (e *Engine) ownPGData(pgdata string) error {
+	if !e.user.switched {
+		return nil
+	}
+	fi, err := os.Stat(pgdata)
+	if err != nil {
+		return err
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) == e.user.uid {
+		return nil
+	}
+	e.log.Info().Str(logkey.Path, pgdata).Str("run_as", e.user.name).Msg("data directory belongs to another user; handing it to engine.run_as")
+	if err := os.Lchown(filepath.Dir(pgdata), e.user.uid, e.user.gid); err != nil {
+		return err
+	}
+	return filepath.WalkDir(pgdata, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, e.user.uid, e.user.gid)
+	})
 }

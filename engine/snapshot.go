@@ -130,9 +130,9 @@ func (e *Engine) copyVolume(ctx context.Context, src, id, op string, fn func(ctx
 	}
 	// Closing the session aborts a backup still in progress.
 	defer conn.Close(context.Background())
-	startSQL, stopSQL := "SELECT pg_backup_start($1, true)", "SELECT labelfile, spcmapfile FROM pg_backup_stop(false)"
+	startSQL, stopSQL := "SELECT pg_catalog.pg_backup_start($1, true)", "SELECT labelfile, spcmapfile FROM pg_catalog.pg_backup_stop(false)"
 	if !e.majorAtLeast(15) {
-		startSQL, stopSQL = "SELECT pg_start_backup($1, true, false)", "SELECT labelfile, spcmapfile FROM pg_stop_backup(false, false)"
+		startSQL, stopSQL = "SELECT pg_catalog.pg_start_backup($1, true, false)", "SELECT labelfile, spcmapfile FROM pg_catalog.pg_stop_backup(false, false)"
 	}
 	if _, err := conn.Exec(ctx, startSQL, "pgtwin "+op+" "+id); err != nil {
 		return fmt.Errorf("backup start on %s: %w", src, err)

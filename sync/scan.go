@@ -20,14 +20,21 @@ const maxFindingsPerColumn = 10
 // rowLimit rows per table (0: all). Findings carry the row's ctid, never the
 // value.
 func ScanForLeaks(ctx context.Context, conn *pgx.Conn, checker *anonymize.Checker, rowLimit int) ([]anonymize.Finding, error) {
-	rows, err := conn.Query(ctx, `SELECT n.nspname::text, c.relname::text,
-			array(SELECT a.attname::text FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
-				LEFT JOIN pg_catalog.pg_type el ON el.oid = ty.typelem AND ty.typcategory = 'A'
-				WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-					AND (coalesce(el.typcategory, ty.typcategory) = 'S' OR coalesce(el.typname, ty.typname) IN ('json', 'jsonb', 'xml'))
+	// The database is a branch's: its owner made its objects and may
+	// shadow any operator or function an unqualified name would find. The
+	// session's search_path is pinned too; the qualified names keep this
+	// query safe read on its own.
+	rows, err := conn.Query(ctx, `SELECT n.nspname::pg_catalog.text, c.relname::pg_catalog.text,
+			array(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid OPERATOR(pg_catalog.=) a.atttypid
+				LEFT JOIN pg_catalog.pg_type el ON el.oid OPERATOR(pg_catalog.=) ty.typelem AND ty.typcategory OPERATOR(pg_catalog.=) 'A'
+				WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+					AND (coalesce(el.typcategory, ty.typcategory) OPERATOR(pg_catalog.=) 'S'
+						OR coalesce(el.typname, ty.typname) OPERATOR(pg_catalog.=) ANY ('{json,jsonb,xml}'::pg_catalog.name[]))
 				ORDER BY a.attnum)
-		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-		WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+		WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,m}'::pg_catalog."char"[])
+			AND n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
+			AND n.nspname::pg_catalog.text OPERATOR(pg_catalog.!~) '^pg_(toast|temp)'
 		ORDER BY 1, 2`)
 	if err != nil {
 		return nil, fmt.Errorf("scan for leaks: list tables: %w", err)
@@ -58,9 +65,9 @@ func ScanForLeaks(ctx context.Context, conn *pgx.Conn, checker *anonymize.Checke
 }
 
 func scanTable(ctx context.Context, conn *pgx.Conn, checker *anonymize.Checker, schema, table string, cols []string, rowLimit int) ([]anonymize.Finding, error) {
-	exprs := []string{"ctid::text"}
+	exprs := []string{"ctid::pg_catalog.text"}
 	for _, c := range cols {
-		exprs = append(exprs, pgx.Identifier{c}.Sanitize()+"::text")
+		exprs = append(exprs, pgx.Identifier{c}.Sanitize()+"::pg_catalog.text")
 	}
 	q := "SELECT " + strings.Join(exprs, ", ") + " FROM ONLY " + pgx.Identifier{schema, table}.Sanitize()
 	if rowLimit > 0 {

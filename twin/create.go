@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/pgtwin/pgtwin/engine"
 	"github.com/pgtwin/pgtwin/internal/logkey"
@@ -73,7 +70,7 @@ func (t *Twin) CreateBranch(ctx context.Context, c Caller, req api.CreateBranchR
 	t.met.observeCreate(time.Since(start))
 	log.Info().Str(logkey.Owner, rec.Owner).Str("parent", rec.Parent).Str(logkey.Snapshot, rec.Snapshot).
 		Dur(logkey.Duration, time.Since(start)).Msg("branch created")
-	return t.branchView(ctx, rec, false), nil
+	return t.branchView(ctx, c, rec, false), nil
 }
 
 // planBranch checks the request against the records and records the new
@@ -85,6 +82,9 @@ func (t *Twin) planBranch(c Caller, req api.CreateBranchRequest, parent string, 
 	}
 	if max := t.cfg.Branches.MaxBranches; max > 0 && len(t.branches) >= max {
 		return nil, nil, nil, refuse(ErrLimit, "the daemon already holds %d branches, its branches.max_branches; delete some first", len(t.branches))
+	}
+	if err := t.checkUserQuota(c); err != nil {
+		return nil, nil, nil, err
 	}
 	if t.main == nil || t.main.State != stateReady {
 		return nil, nil, nil, refuse(ErrNotReady, "main is not ready yet; wait for the daemon to finish starting")
@@ -230,48 +230,15 @@ func (t *Twin) materialize(ctx context.Context, rec *branchRecord) error {
 }
 
 // setupRole gives the branch owner a login role that is a member of the owner
-// role, with the branch's password as a SCRAM verifier, and disables the
-// passwords of every other login role the clone carries (a branch of someone
-// else's branch must not open with their password).
+// role, with the branch's password, and disarms every other role the clone
+// carries (a branch of someone else's branch must not open with their
+// password, nor keep a superuser made in it).
 func (t *Twin) setupRole(ctx context.Context, inst *engine.Instance, rec *branchRecord) error {
 	t.mu.Lock()
-	owner, password, db := rec.role(), rec.Password, rec.Database
+	l := engine.Login{Role: rec.role(), Password: rec.Password, MemberOf: ownerRole}
+	db := rec.Database
 	t.mu.Unlock()
-	verifier, err := scramVerifier(password)
-	if err != nil {
-		return err
-	}
-	conn, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, db))
-	if err != nil {
-		return fmt.Errorf("connect to branch: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	// One round trip: a fresh clone's first statements are the slow part
-	// of making a branch.
-	lit := func(v string) string { return "'" + strings.ReplaceAll(v, "'", "''") + "'" }
-	const attrs = "LOGIN NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS CREATEDB"
-	sql := `DO $pgtwin$
-DECLARE r record;
-BEGIN
-  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ` + lit(owner) + `) THEN
-    EXECUTE format('ALTER ROLE %I ` + attrs + ` PASSWORD %L', ` + lit(owner) + `, ` + lit(verifier) + `);
-    IF NOT pg_has_role(` + lit(owner) + `, ` + lit(ownerRole) + `, 'MEMBER') THEN
-      EXECUTE format('GRANT %I TO %I', ` + lit(ownerRole) + `, ` + lit(owner) + `);
-    END IF;
-  ELSE
-    EXECUTE format('CREATE ROLE %I ` + attrs + ` PASSWORD %L IN ROLE %I', ` + lit(owner) + `, ` + lit(verifier) + `, ` + lit(ownerRole) + `);
-  END IF;
-  FOR r IN SELECT rolname FROM pg_authid
-           WHERE rolpassword IS NOT NULL AND NOT rolsuper AND rolname <> ` + lit(owner) + ` LOOP
-    EXECUTE format('ALTER ROLE %I PASSWORD NULL', r.rolname);
-  END LOOP;
-END
-$pgtwin$`
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		// The statement holds only a verifier, but keep it out of errors.
-		return fmt.Errorf("branch role %s: %w", owner, err)
-	}
-	return nil
+	return t.eng.SetupLogin(ctx, inst, db, l)
 }
 
 // rollbackCreate removes whatever a failed create made.

@@ -169,7 +169,9 @@ func (f *fx) mainExec(sql string) {
 		f.t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "SET ROLE "+ownerRole+"; "+sql); err != nil {
+	// The daemon's sessions pin search_path to pg_catalog; the test's SQL
+	// is a user's and names public's tables unqualified.
+	if _, err := conn.Exec(ctx, "SET ROLE "+ownerRole+"; SET search_path = public; "+sql); err != nil {
 		f.t.Fatalf("main: %s: %v", sql, err)
 	}
 }
@@ -182,6 +184,9 @@ func (f *fx) mainInts(sql string) []int64 {
 		f.t.Fatal(err)
 	}
 	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "SET search_path = public"); err != nil {
+		f.t.Fatal(err)
+	}
 	return ints(f.t, conn, sql)
 }
 

@@ -74,7 +74,7 @@ func (t *Twin) buildMain(ctx context.Context, vol string, port int, db string) (
 	if err := t.eng.InitVolume(ctx, vol, engine.InitOptions{Superuser: superuser}); err != nil {
 		return nil, err
 	}
-	inst, err := t.eng.Start(ctx, vol, engine.InstanceSpec{Port: port})
+	inst, err := t.eng.Start(ctx, vol, engine.InstanceSpec{Port: port, NoTCP: true})
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func (t *Twin) startMain(ctx context.Context) (*engine.Instance, error) {
 	if inst, ok := t.eng.Instance(vol); ok {
 		return inst, nil
 	}
-	inst, err := t.eng.Start(ctx, vol, engine.InstanceSpec{Port: port})
+	inst, err := t.eng.Start(ctx, vol, engine.InstanceSpec{Port: port, NoTCP: true})
 	if err != nil {
 		return nil, fmt.Errorf("start main: %w", err)
 	}

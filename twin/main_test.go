@@ -35,7 +35,7 @@ func TestReplaceMain(t *testing.T) {
 			return err
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "SET ROLE pgtwin_owner; CREATE TABLE t (x int); INSERT INTO t VALUES (666)"); err != nil {
+		if _, err := conn.Exec(ctx, "SET ROLE pgtwin_owner; SET search_path = public; CREATE TABLE t (x int); INSERT INTO t VALUES (666)"); err != nil {
 			return err
 		}
 		return boom
@@ -66,7 +66,7 @@ func TestReplaceMain(t *testing.T) {
 		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&n); err != nil || n != 0 {
 			return errors.New("new main is not empty")
 		}
-		_, err = conn.Exec(ctx, "SET ROLE pgtwin_owner; CREATE TABLE t (x int); INSERT INTO t VALUES (10), (20)")
+		_, err = conn.Exec(ctx, "SET ROLE pgtwin_owner; SET search_path = public; CREATE TABLE t (x int); INSERT INTO t VALUES (10), (20)")
 		return err
 	})
 	if err != nil {

@@ -12,8 +12,9 @@ import (
 // the twin only says which database a caller may have scanned.
 type Masking interface {
 	MaskPlan(ctx context.Context) (api.MaskPlan, error)
-	// MaskCheck scans the database at connString (a superuser connection
-	// string) and reports findings redacted.
+	// MaskCheck scans the database at connString (the scan role's, which
+	// reads every table and can do nothing else) and reports findings
+	// redacted.
 	MaskCheck(ctx context.Context, connString string) (api.MaskCheck, error)
 }
 
@@ -55,7 +56,7 @@ func (t *Twin) maskRoutes(h route) {
 	})
 }
 
-// checkTarget is a superuser connection string to main's database, or to a
+// checkTarget is a scan-role connection string to main's database, or to a
 // branch's that c sees.
 func (t *Twin) checkTarget(ctx context.Context, c Caller, branch string) (conn, target string, err error) {
 	if branch == "" || branch == MainName {
@@ -63,7 +64,8 @@ func (t *Twin) checkTarget(ctx context.Context, c Caller, branch string) (conn, 
 		if err != nil {
 			return "", "", err
 		}
-		return inst.ConnString(inst.Superuser, t.MainDatabase()), MainName, nil
+		conn, err := t.eng.ReaderConnString(ctx, inst, t.MainDatabase())
+		return conn, MainName, err
 	}
 	t.mu.Lock()
 	rec := t.branches[branch]
@@ -81,5 +83,8 @@ func (t *Twin) checkTarget(ctx context.Context, c Caller, branch string) (conn, 
 	if !ok {
 		return "", "", refuse(ErrConflict, "branch %q is not running; connect to it once (or reset it), then run the check again", branch)
 	}
-	return inst.ConnString(inst.Superuser, db), branch, nil
+	// Never the superuser: the branch's tables, and any function its owner
+	// hid in them, are hers.
+	conn, err = t.eng.ReaderConnString(ctx, inst, db)
+	return conn, branch, err
 }

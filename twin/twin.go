@@ -32,6 +32,8 @@ type Engine interface {
 	AllocatePort(inUse map[int]bool) (int, error)
 	SetReadOnly(id string, on bool) error
 	ReadOnly(id string) bool
+	SetupLogin(ctx context.Context, inst *engine.Instance, appDB string, l engine.Login) error
+	ReaderConnString(ctx context.Context, inst *engine.Instance, db string) (string, error)
 	Driver() engine.Driver
 	Version() string
 }

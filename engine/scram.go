@@ -1,4 +1,4 @@
-package twin
+package engine
 
 import (
 	"crypto/hmac"
