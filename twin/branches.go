@@ -22,7 +22,7 @@ func (t *Twin) GetBranch(ctx context.Context, c Caller, name string) (api.Branch
 		return api.Branch{}, notFound(name)
 	}
 	t.mu.Unlock()
-	return t.branchView(ctx, rec, true), nil
+	return t.branchView(ctx, c, rec, true), nil
 }
 
 // ListBranches are the branches c sees, by name.
@@ -39,7 +39,7 @@ func (t *Twin) ListBranches(ctx context.Context, c Caller) []api.Branch {
 	out := make([]api.Branch, len(recs))
 	ids := make([]string, len(recs))
 	for i, r := range recs {
-		out[i] = t.branchView(ctx, r, false)
+		out[i] = t.branchView(ctx, c, r, false)
 		t.mu.Lock()
 		ids[i] = r.ID
 		t.mu.Unlock()
@@ -137,7 +137,7 @@ func (t *Twin) ResetBranch(ctx context.Context, c Caller, name string) (api.Bran
 	t.mu.Lock()
 	delete(t.usage, rec.ID)
 	t.mu.Unlock()
-	return t.branchView(ctx, rec, false), nil
+	return t.branchView(ctx, c, rec, false), nil
 }
 
 // reset records the reset target, then rebuilds the branch. It also rolls a
@@ -302,24 +302,30 @@ func (t *Twin) UpdateBranch(ctx context.Context, c Caller, name string, req api.
 	if err != nil {
 		return api.Branch{}, err
 	}
-	return t.branchView(ctx, rec, true), nil
+	return t.branchView(ctx, c, rec, true), nil
 }
 
 func notFound(name string) error {
 	return refuse(ErrNotFound, "branch %q not found; run pgtwin branches list to see yours", name)
 }
 
-// branchView is the API's view of a branch, for a caller allowed to see it.
-// withUsage measures changed_bytes (cached briefly: on btrfs a measurement
-// syncs the filesystem); a branch just cloned reports 0.
-func (t *Twin) branchView(ctx context.Context, rec *branchRecord, withUsage bool) api.Branch {
+// branchView is the API's view of a branch, for a caller c allowed to see
+// it. Its URL carries the password for the owner only: an admin may manage
+// the branch but not log in as its owner. withUsage measures changed_bytes
+// (cached briefly: on btrfs a measurement syncs the filesystem); a branch
+// just cloned reports 0.
+func (t *Twin) branchView(ctx context.Context, c Caller, rec *branchRecord, withUsage bool) api.Branch {
 	t.mu.Lock()
 	r := *rec
 	t.mu.Unlock()
+	password := ""
+	if c.owns(&r) {
+		password = r.Password
+	}
 	b := api.Branch{
 		Name: r.Name, Parent: r.Parent, Snapshot: r.Snapshot, State: r.State, Owner: r.Owner,
 		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, Protected: r.Protected, Port: r.Port,
-		ConnectionURI: connectionURI(r.role(), r.Password, t.cfg.Engine.ListenAddress, r.Port, r.Database),
+		ConnectionURI: connectionURI(r.role(), password, t.cfg.Engine.ListenAddress, r.Port, r.Database),
 		Error:         r.Error,
 	}
 	if withUsage && (r.State == stateReady || r.State == api.StateSuspended) {

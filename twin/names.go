@@ -41,6 +41,11 @@ func ValidateBranchName(name string) error {
 		if seg == "" || seg == "." {
 			return refuse(ErrInvalid, "branch name %q has an empty or \".\" part between slashes; remove it", name)
 		}
+		// A name that reads as an option would be one in the scripts that
+		// pass it on (rm -rf, pg_dump -d ...).
+		if strings.HasPrefix(seg, "-") {
+			return refuse(ErrInvalid, "branch name %q has a part starting with '-'; start each part between slashes with a letter, digit, '.' or '_'", name)
+		}
 	}
 	return nil
 }
@@ -109,8 +114,8 @@ func sourceDatabase(src string) string {
 	return "postgres"
 }
 
-// connectionURI is a branch's URL. A wildcard listen address is reached on
-// loopback.
+// connectionURI is a branch's URL, without a password when password is
+// empty. A wildcard listen address is reached on loopback.
 func connectionURI(user, password, listen string, port int, db string) string {
 	host := listen
 	switch host {
@@ -122,7 +127,10 @@ func connectionURI(user, password, listen string, port int, db string) string {
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
-	u := url.URL{Scheme: "postgres", User: url.UserPassword(user, password), Host: fmt.Sprintf("%s:%d", host, port), Path: "/" + db}
+	u := url.URL{Scheme: "postgres", User: url.User(user), Host: fmt.Sprintf("%s:%d", host, port), Path: "/" + db}
+	if password != "" {
+		u.User = url.UserPassword(user, password)
+	}
 	return u.String()
 }
 

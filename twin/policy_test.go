@@ -211,8 +211,15 @@ func TestAt(t *testing.T) {
 	}
 }
 
+// mustURI is the branch's URL as its owner sees it (with the password).
 func (t *Twin) mustURI(tb testing.TB, name string) string {
-	b, err := t.GetBranch(context.Background(), RootCaller, name)
+	t.mu.Lock()
+	rec := t.branches[name]
+	t.mu.Unlock()
+	if rec == nil {
+		tb.Fatalf("no branch %s", name)
+	}
+	b, err := t.GetBranch(context.Background(), Caller{UID: rec.OwnerUID, User: rec.Owner}, name)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -111,7 +111,7 @@ func TestReconcileAfterCrash(t *testing.T) {
 		t.Fatalf("start after crash: %v", err)
 	}
 
-	list := f.tw.ListBranches(ctx, RootCaller)
+	list := f.tw.ListBranches(ctx, alice) // her view has the passwords
 	names := map[string]api.Branch{}
 	for _, b := range list {
 		names[b.Name] = b

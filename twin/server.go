@@ -213,13 +213,16 @@ func (t *Twin) Handler() http.Handler {
 		return s.Status(), 200, nil
 	})
 	h("POST /v1/sync", func(w http.ResponseWriter, r *http.Request, c Caller) (any, int, error) {
-		s := t.getSyncer()
-		if s == nil {
-			return nil, 0, errNoSync
+		if err := t.mayStartSync(c); err != nil {
+			return nil, 0, err
 		}
 		var req api.SyncRequest
 		if err := decode(r, &req); err != nil {
 			return nil, 0, err
+		}
+		s := t.getSyncer()
+		if s == nil {
+			return nil, 0, errNoSync
 		}
 		st, err := s.Trigger(r.Context(), req)
 		return st, http.StatusAccepted, err
@@ -266,12 +269,18 @@ func (t *Twin) serveOne(w http.ResponseWriter, r *http.Request, fn func(http.Res
 	writeJSON(w, code, out)
 }
 
-// decode reads a JSON body; an empty body is the zero request.
+// decode reads a JSON body; an empty body is the zero request. A second
+// value after the first is refused: a proxy or client that splices bodies
+// must not get half of one applied.
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 		return refuse(ErrInvalid, "the request body is not valid JSON for this call (%v); check the client version", err)
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return refuse(ErrInvalid, "the request body has more after its JSON value; send exactly one JSON object")
 	}
 	return nil
 }

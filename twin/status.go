@@ -2,6 +2,10 @@ package twin
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pgtwin/pgtwin/twin/api"
 )
@@ -63,5 +67,42 @@ func (t *Twin) Status(ctx context.Context, c Caller) api.Status {
 		s := syncer.Status()
 		st.Sync = &s
 	}
+	st.Warnings = []string{}
+	if free, total, ok := poolSpace(filepath.Dir(t.eng.Driver().Path("x"))); ok {
+		st.Pool = &api.PoolStatus{FreeBytes: free, TotalBytes: total}
+		if w := poolWarning(free, total); w != "" {
+			st.Warnings = append(st.Warnings, w)
+		}
+	}
 	return st
+}
+
+// poolSpace is the free (for unprivileged writers, as postgres is) and total
+// bytes of the filesystem holding dir.
+func poolSpace(dir string) (free, total int64, ok bool) {
+	var fs unix.Statfs_t
+	if unix.Statfs(dir, &fs) != nil || fs.Blocks == 0 {
+		return 0, 0, false
+	}
+	return int64(fs.Bavail) * fs.Bsize, int64(fs.Blocks) * fs.Bsize, true
+}
+
+// poolWarning says when the pool is nearly full: under 10% free, or under
+// 1 GiB (at most a quarter of the pool, so a small pool is not always
+// "nearly full"). One branch's writes, or a sync, can then fill it for
+// everyone.
+func poolWarning(free, total int64) string {
+	low := max(total/10, min(1<<30, total/4))
+	if free >= low {
+		return ""
+	}
+	return fmt.Sprintf("the pool is nearly full: %s free of %s; delete branches or snapshots (pgtwin branches list, pgtwin snapshots list) or grow it",
+		poolBytes(free), poolBytes(total))
+}
+
+func poolBytes(n int64) string {
+	if n < 1<<30 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }

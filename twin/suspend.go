@@ -94,7 +94,7 @@ func (t *Twin) SuspendBranch(ctx context.Context, c Caller, name string) (api.Br
 	default:
 		return api.Branch{}, refuse(ErrConflict, "branch %q is %s; only a ready branch can be suspended", name, st)
 	}
-	return t.branchView(ctx, rec, true), nil
+	return t.branchView(ctx, c, rec, true), nil
 }
 
 // ResumeBranch starts a suspended branch's instance and returns once it
@@ -120,7 +120,7 @@ func (t *Twin) ResumeBranch(ctx context.Context, c Caller, name string) (api.Bra
 		}
 		return api.Branch{}, fmt.Errorf("branch %q %w", name, err)
 	}
-	return t.branchView(ctx, rec, true), nil
+	return t.branchView(ctx, c, rec, true), nil
 }
 
 // settleFleet runs after reconcile: branches recorded suspended are made

@@ -152,6 +152,7 @@ func (a *app) connectionStringCmd() *cobra.Command {
 			case "env":
 				return a.printBranch(b)
 			}
+			a.notePasswordHidden(b)
 			_, err = fmt.Fprintln(a.stdout, b.ConnectionURI)
 			return err
 		},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"text/tabwriter"
 	"time"
 
@@ -34,6 +35,7 @@ func (a *app) printBranch(b *api.Branch) error {
 	case "json":
 		return writeJSON(a.stdout, b)
 	case "env":
+		a.notePasswordHidden(b)
 		_, err := fmt.Fprintf(a.stdout, "DATABASE_URL=%s\n", b.ConnectionURI)
 		return err
 	}
@@ -50,6 +52,18 @@ func (a *app) printBranch(b *api.Branch) error {
 	row("Changed", humanBytes(b.ChangedBytes))
 	row("URL", dash(b.ConnectionURI))
 	return tw.Flush()
+}
+
+// notePasswordHidden says on stderr why a URL has no password: the daemon
+// shows it to the branch's owner only.
+func (a *app) notePasswordHidden(b *api.Branch) {
+	u, err := url.Parse(b.ConnectionURI)
+	if b.ConnectionURI == "" || err != nil || u.User == nil {
+		return
+	}
+	if _, ok := u.User.Password(); !ok {
+		fmt.Fprintf(a.stderr, "pgtwin: note: the URL of %s has no password; it is shown to its owner (%s) only\n", b.Name, b.Owner)
+	}
 }
 
 func (a *app) printBranches(bs []api.Branch) error {

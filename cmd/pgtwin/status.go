@@ -75,6 +75,12 @@ func printStatus(a *app, s *api.Status) error {
 		who += " (admin)"
 	}
 	row("You", dash(who))
+	if s.Pool != nil {
+		row("Pool", fmt.Sprintf("%s free of %s", humanBytes(s.Pool.FreeBytes), humanBytes(s.Pool.TotalBytes)))
+	}
+	for _, w := range s.Warnings {
+		row("Warning", w)
+	}
 	return tw.Flush()
 }
 

@@ -107,6 +107,17 @@ type Status struct {
 	BranchMemory  int64       `json:"branch_memory_bytes"`
 	CallerUser    string      `json:"caller"`
 	CallerIsAdmin bool        `json:"caller_is_admin"`
+	// Pool is the filesystem that holds main, snapshots and branches.
+	Pool *PoolStatus `json:"pool"`
+	// Warnings are sentences for whoever runs pgtwin status, e.g. a pool
+	// nearly full.
+	Warnings []string `json:"warnings"`
+}
+
+// PoolStatus is the space of the filesystem under daemon.data_dir's volumes.
+type PoolStatus struct {
+	FreeBytes  int64 `json:"free_bytes"`
+	TotalBytes int64 `json:"total_bytes"`
 }
 
 // MainStatus describes the main twin.
