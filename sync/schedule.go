@@ -29,6 +29,16 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 	return s, nil
 }
 
+// ValidateSchedule checks sync.schedule as the scheduler will read it; empty
+// means no schedule.
+func ValidateSchedule(spec string) error {
+	if spec == "" {
+		return nil
+	}
+	_, err := ParseSchedule(spec)
+	return err
+}
+
 // Run is one sync run, scheduled or requested. Everyone who asked for it
 // while it ran shares it and its result.
 type Run struct {

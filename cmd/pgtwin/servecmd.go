@@ -8,7 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pgtwin/pgtwin/anonymize"
+	"github.com/pgtwin/pgtwin/engine"
 	"github.com/pgtwin/pgtwin/internal/config"
+	twinsync "github.com/pgtwin/pgtwin/sync"
 )
 
 func (a *app) serveCmd() *cobra.Command {
@@ -26,6 +29,9 @@ by the next start.`,
 			if err != nil {
 				return err
 			}
+			if err := checkServeConfig(cfg); err != nil {
+				return fmt.Errorf("config %s: %w: fix the file, then start again", a.configShown(), err)
+			}
 			if a.socket != "" {
 				cfg.Daemon.Socket = a.socket
 			}
@@ -40,6 +46,34 @@ by the next start.`,
 			return err
 		},
 	}
+}
+
+// checkServeConfig asks the packages that own them about the values
+// config.Validate cannot judge, before serve touches daemon.data_dir.
+func checkServeConfig(cfg config.Config) error {
+	if err := twinsync.ValidateSchedule(cfg.Sync.Schedule); err != nil {
+		return err
+	}
+	if _, err := anonymize.ParseRules(cfg.Anonymize.Columns); err != nil {
+		return err
+	}
+	return engine.CheckRunAs(cfg.Engine.RunAs)
+}
+
+// configShown names the config serve reads, for its errors.
+func (a *app) configShown() string {
+	switch {
+	case a.configPath != "":
+		return a.configPath
+	case fileExists(defaultConfigPath):
+		return defaultConfigPath
+	}
+	return "(built-in defaults; no " + defaultConfigPath + ")"
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // loadServeConfig reads --config, or the default file when it exists. A file

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -19,6 +20,9 @@ type FieldError struct {
 func (e *FieldError) Error() string {
 	return fmt.Sprintf("%s = %#v: %s", e.Key, e.Value, e.Reason)
 }
+
+// userNameRE is what useradd and the passwd file accept as a user name.
+var userNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$`)
 
 func bad(key string, value any, reason string) error {
 	return &FieldError{Key: key, Value: value, Reason: reason}
@@ -63,6 +67,9 @@ func (c Config) Validate() error {
 	}
 	if e.RunAs == "" {
 		return bad("engine.run_as", e.RunAs, "must name a user")
+	}
+	if len(e.RunAs) > 32 || !userNameRE.MatchString(e.RunAs) {
+		return bad("engine.run_as", e.RunAs, "is not a user name (letters, digits, '_', '.', '-', not starting with '-', at most 32)")
 	}
 	if net.ParseIP(e.ListenAddress) == nil {
 		return bad("engine.listen_address", e.ListenAddress, "must be an IP address")
