@@ -138,7 +138,7 @@ func connectionURI(user, password, listen string, port int, db string) string {
 // itself, unless postgres reserves it or pgtwin's own roles use it.
 func roleFor(name string) string {
 	switch {
-	case name == superuser, name == ownerRole, strings.HasPrefix(name, "pg_"),
+	case name == superuser, name == ownerRole, strings.HasPrefix(name, "pg_"), strings.HasPrefix(name, "pgtwin_"),
 		name == "public", name == "none", name == "current_user", name == "session_user",
 		name == "current_role", len(name) > 60:
 		r := "u_" + name
