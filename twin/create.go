@@ -212,6 +212,7 @@ func (t *Twin) materialize(ctx context.Context, rec *branchRecord) error {
 	if err := t.eng.Clone(ctx, snap.Volume, id); err != nil {
 		return err
 	}
+	t.limitVolume(ctx, rec)
 	t0 := time.Now()
 	if err := t.claimSlot(ctx, id); err != nil {
 		return err

@@ -2,9 +2,11 @@ package twin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/pgtwin/pgtwin/engine"
 	"github.com/pgtwin/pgtwin/internal/logkey"
 	"github.com/pgtwin/pgtwin/twin/api"
 )
@@ -16,14 +18,17 @@ import (
 // "cannot execute ... in a read-only transaction", which no session can SET
 // away. The host and the other branches go on as before.
 //
-// This is the mechanism on every driver, btrfs included. A btrfs qgroup
-// limit would be exact, but it is a hard ENOSPC/EDQUOT on any write to the
-// subvolume: PostgreSQL PANICs when it cannot write WAL, crash recovery then
-// cannot write its end-of-recovery checkpoint either, and the branch is
-// down, not read-only; btrfs may even refuse the unlinks that would free
-// space. So no qgroup limit is set. The price of sampling is overshoot: a
-// branch may write for up to one interval (plus one measurement) past the
-// cap before it is stopped.
+// This is the mechanism on every driver. A btrfs qgroup limit alone would
+// be exact, but it is a hard EDQUOT on any write to the subvolume:
+// PostgreSQL PANICs when it cannot write WAL, crash recovery then PANICs on
+// its end-of-recovery checkpoint, and the branch is down, not read-only.
+// (Measured: a hot standby started on such a volume does come up and serve
+// reads.) So where the driver can (btrfs with quotas) the qgroup limit is
+// only a backstop, DiskCapMargin past the cap: a writer faster than the
+// sampler crashes into it instead of filling the pool, and the next round
+// finds the branch over the cap and restarts it read-only like any other.
+// Without a backstop (reflink, copy) a branch may write for up to one
+// interval (plus one measurement) past the cap before it is stopped.
 //
 // A branch once read-only stays so (across suspend, wake and daemon
 // restarts: the mark is in its record and standby.signal in its data
@@ -61,6 +66,7 @@ func overCapReason(name string, used, limit int64) string {
 
 // diskCapLoop enforces branches.max_changed_bytes on running branches.
 func (t *Twin) diskCapLoop(ctx context.Context) {
+	t.limitAll(ctx)
 	tick := time.NewTicker(t.opts.DiskCapInterval)
 	defer tick.Stop()
 	warned := map[string]bool{} // branch ids whose usage could not be read
@@ -164,6 +170,10 @@ func (t *Twin) restartReadOnly(ctx context.Context, rec *branchRecord, on bool, 
 	// would be left without a server until the next connection.
 	ctx = context.WithoutCancel(ctx)
 	begin := time.Now()
+	// The hard limit is lifted meanwhile: at it, the shutdown checkpoint
+	// fails (a fast shutdown then times out) and so does creating
+	// standby.signal.
+	restore := t.liftLimit(ctx, id)
 	err = t.eng.Stop(ctx, id)
 	if err == nil {
 		err = t.eng.SetReadOnly(id, on)
@@ -171,6 +181,7 @@ func (t *Twin) restartReadOnly(ctx context.Context, rec *branchRecord, on bool, 
 	if err == nil {
 		_, err = t.eng.Start(ctx, id, t.branchSpec(port))
 	}
+	restore()
 	if err != nil {
 		t.mu.Lock()
 		uerr := t.updateBranch(rec, func(r *branchRecord) {
@@ -219,9 +230,24 @@ func (t *Twin) prepareDiskCap(ctx context.Context, rec *branchRecord) error {
 		}
 	}
 	if on := mark != nil; t.eng.ReadOnly(id) != on {
+		defer t.liftLimit(ctx, id)()
 		return t.eng.SetReadOnly(id, on)
 	}
 	return nil
+}
+
+// liftLimit removes branch volume id's hard limit, if it has one, until the
+// returned func puts it back.
+func (t *Twin) liftLimit(ctx context.Context, id string) func() {
+	hard := t.backstop(int64(t.cfg.Branches.MaxChangedBytes))
+	if hard == 0 || t.eng.LimitVolume(ctx, id, 0) != nil {
+		return func() {}
+	}
+	return func() {
+		if err := t.eng.LimitVolume(ctx, id, hard); err != nil {
+			t.log.Warn().Err(err).Str(logkey.Volume, id).Msg("could not put back the hard limit behind branches.max_changed_bytes")
+		}
+	}
 }
 
 // sizeIEC is n in binary units, like df -h.
@@ -236,4 +262,64 @@ func sizeIEC(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
+}
+
+// backstop is the hard limit behind cap limit (0: none): far enough past it
+// that the sampler stops a branch first (an interval of fast writes, then
+// the shutdown checkpoint's flush), near enough that a branch the sampler
+// misses cannot take the pool.
+func (t *Twin) backstop(limit int64) int64 {
+	if limit <= 0 {
+		return 0
+	}
+	m := t.opts.DiskCapMargin
+	if m <= 0 {
+		m = max(limit/2, 1<<30)
+	}
+	return limit + m
+}
+
+// limitVolume sets the backstop on a new clone of rec. A driver without
+// per-volume limits is no error: the sampler is then all there is.
+func (t *Twin) limitVolume(ctx context.Context, rec *branchRecord) {
+	t.mu.Lock()
+	id, name := rec.ID, rec.Name
+	t.mu.Unlock()
+	err := t.eng.LimitVolume(ctx, id, t.backstop(int64(t.cfg.Branches.MaxChangedBytes)))
+	if err != nil && !errors.Is(err, engine.ErrUnsupported) {
+		t.log.Warn().Err(err).Str(logkey.Branch, name).Msg("no hard limit behind branches.max_changed_bytes on this branch; the sampler still enforces it")
+	}
+}
+
+// limitAll sets (or, with no cap, clears) the backstop of every branch, as
+// the cap may have changed since the last daemon.
+func (t *Twin) limitAll(ctx context.Context) {
+	limit := int64(t.cfg.Branches.MaxChangedBytes)
+	t.mu.Lock()
+	var ids, names []string
+	for _, b := range t.branches {
+		if b.State == stateReady || b.State == api.StateSuspended || b.State == api.StateFailed {
+			ids, names = append(ids, b.ID), append(names, b.Name)
+		}
+	}
+	t.mu.Unlock()
+	hard := t.backstop(limit)
+	for i, id := range ids {
+		if ctx.Err() != nil {
+			return
+		}
+		err := t.eng.LimitVolume(ctx, id, hard)
+		if errors.Is(err, engine.ErrUnsupported) {
+			if limit > 0 {
+				t.log.Info().Err(err).Int64(logkey.Limit, limit).Msg("branches.max_changed_bytes is enforced by sampling only, without a hard limit behind it")
+			}
+			return
+		}
+		if err != nil && !errors.Is(err, engine.ErrNotFound) {
+			t.log.Warn().Err(err).Str(logkey.Branch, names[i]).Msg("could not set the hard limit behind branches.max_changed_bytes")
+		}
+	}
+	if limit > 0 && len(ids) > 0 {
+		t.log.Info().Int64(logkey.Limit, hard).Msgf("hard limit (%s) set behind branches.max_changed_bytes (%s) on %d branches", sizeIEC(hard), sizeIEC(limit), len(ids))
+	}
 }

@@ -3,6 +3,9 @@ package twin
 import (
 	"context"
 	"errors"
+	"os"
+	osexec "os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -182,4 +185,110 @@ func TestOverCap(t *testing.T) {
 			t.Errorf("%s: overCap(%+v, %d, %d) = %v, want %v", tc.name, tc.mark, tc.limit, tc.used, got, tc.want)
 		}
 	}
+}
+
+// A writer faster than the sampler runs into the btrfs qgroup limit
+// DiskCapMargin past the cap (PostgreSQL PANICs at it) instead of filling
+// the pool, and the sampler then turns the branch read-only like any other.
+func TestDiskCapBackstop(t *testing.T) {
+	t.Parallel()
+	const limit, margin = 8 * mib, 24 * mib
+	f := newFx(t, "btrfs", func(c *config.Config) {
+		c.Branches.MaxChangedBytes = limit
+		c.Branches.IdleSuspend = 0
+	})
+	ctx := context.Background()
+	startWithMargin := func() {
+		f.tw.Stop()
+		f.open(nil)
+		f.tw.opts.DiskCapMargin = margin
+		if err := f.tw.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startWithMargin()
+	b := f.create(alice, api.CreateBranchRequest{Name: "fast"})
+	id := f.record("fast").ID
+	if got := f.qgroupLimit(id); got != limit+margin {
+		t.Fatalf("qgroup limit of a new branch = %d, want %d (cap + margin)", got, limit+margin)
+	}
+
+	// No sampler: only the hard limit stands between the writer and the pool.
+	f.tw.Stop()
+	inst, ok := f.eng.Instance(id)
+	if !ok {
+		t.Fatal("branch instance not running")
+	}
+	c, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, f.record("fast").Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Exec(ctx, "CREATE TABLE public.big (x text); INSERT INTO public.big SELECT repeat(md5(i::text), 32) FROM generate_series(1, 64*1024) i")
+	c.Close(ctx)
+	if err == nil {
+		t.Fatal("64 MiB written into a branch whose hard limit is 32 MiB")
+	}
+	t.Logf("writer stopped: %v", err)
+	// How it fails varies (a WAL write, a segment's rename, a checkpoint),
+	// but it is EDQUOT and then a PANIC.
+	logb, _ := os.ReadFile(f.eng.LogPath(id))
+	quota, panicked := false, false
+	for _, line := range strings.Split(string(logb), "\n") {
+		if strings.Contains(line, "Disk quota exceeded") && !quota {
+			t.Logf("server log: %s", line)
+			quota = true
+		}
+		panicked = panicked || strings.Contains(line, "PANIC")
+	}
+	if !quota || !panicked {
+		t.Fatalf("the writer was not stopped by the qgroup limit: no \"Disk quota exceeded\" and PANIC in %s", f.eng.LogPath(id))
+	}
+	u, err := f.eng.Usage(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.ExclusiveBytes > limit+margin {
+		t.Fatalf("branch owns %d bytes, past its hard limit %d", u.ExclusiveBytes, limit+margin)
+	}
+
+	// The next daemon's sampler finds it over the cap: read-only, readable.
+	startWithMargin()
+	f.waitReadOnly("fast")
+	c = dial(t, b.ConnectionURI)
+	wantInts(t, "rows after the hard limit", ints(t, c, "SELECT count(*) FROM pg_catalog.pg_class WHERE relname = 'big'"), 0)
+	wantReadOnly(t, c, "CREATE TABLE t (x int)")
+	c.Close(ctx)
+
+	// A reset is a new volume with the hard limit set again.
+	if _, err := f.tw.ResetBranch(ctx, alice, "fast"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.qgroupLimit(id); got != limit+margin {
+		t.Fatalf("qgroup limit after reset = %d, want %d", got, limit+margin)
+	}
+	exec(t, dial(t, b.ConnectionURI), "CREATE TABLE t (x int)")
+}
+
+// qgroupLimit is the max_excl of volume id's level-0 qgroup (0: none).
+func (f *fx) qgroupLimit(id string) int64 {
+	f.t.Helper()
+	out, err := osexec.Command("btrfs", "qgroup", "show", "-e", "--raw", "-f", f.eng.Driver().Path(id)).CombinedOutput()
+	if err != nil {
+		f.t.Fatalf("btrfs qgroup show: %v: %s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		fs := strings.Fields(line)
+		if len(fs) >= 4 && strings.HasPrefix(fs[0], "0/") {
+			if fs[3] == "none" {
+				return 0
+			}
+			n, err := strconv.ParseInt(fs[3], 10, 64)
+			if err != nil {
+				f.t.Fatalf("btrfs qgroup show line %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	f.t.Fatalf("btrfs qgroup show: no level-0 qgroup in %q", out)
+	return 0
 }

@@ -32,8 +32,10 @@ type Engine interface {
 	AllocatePort(inUse map[int]bool) (int, error)
 	SetReadOnly(id string, on bool) error
 	ReadOnly(id string) bool
+	LimitVolume(ctx context.Context, id string, bytes int64) error
 	SetupLogin(ctx context.Context, inst *engine.Instance, appDB string, l engine.Login) error
 	ReaderConnString(ctx context.Context, inst *engine.Instance, db string) (string, error)
+	WatchSpace(id string) *engine.SpaceWatch
 	Driver() engine.Driver
 	Version() string
 }
@@ -56,6 +58,10 @@ type Options struct {
 	// DiskCapInterval is how often running branches' changed bytes are
 	// checked against branches.max_changed_bytes. Default 5 seconds.
 	DiskCapInterval time.Duration
+	// DiskCapMargin is how far past branches.max_changed_bytes a hard
+	// limit (btrfs qgroup) stops a branch's writes should the sampler be
+	// late. Default half the cap, at least 1 GiB.
+	DiskCapMargin int64
 	// Version is the daemon's version for /v1/status.
 	Version string
 }
