@@ -51,10 +51,14 @@ func (i *Instance) ConnString(user, db string) string {
 }
 
 // pinnedOptions are startup options, which outrank ALTER DATABASE and ALTER
-// ROLE settings: only pg_catalog is searched for names (pg_temp last, so it
-// never shadows anything), and the settings that could make a daemon session
+// ROLE settings. Only pg_catalog is searched for names (pg_temp last, so it
+// never shadows anything); "role" would otherwise let the database's owner
+// turn the daemon's session into hers, and local_preload_libraries make every
+// connection fail; literals are standard; notices (role setup reports with
+// them) are not silenced; and the settings that could make a daemon session
 // fail or stall are neutral.
-const pinnedOptions = "-c search_path=pg_catalog,pg_temp -c default_transaction_read_only=off" +
+const pinnedOptions = "-c search_path=pg_catalog,pg_temp -c role=none -c local_preload_libraries=" +
+	" -c standard_conforming_strings=on -c client_min_messages=notice -c default_transaction_read_only=off" +
 	" -c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0"
 
 func quoteKV(s string) string {
