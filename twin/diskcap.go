@@ -28,14 +28,15 @@ import (
 // sampler crashes into it instead of filling the pool, and the next round
 // finds the branch over the cap and restarts it read-only like any other.
 // Without a backstop (reflink, copy) a branch may write for up to one
-// interval (plus one measurement) past the cap before it is stopped.
+// interval (plus one measurement) past the cap before it is stopped. On the
+// copy driver a branch shares nothing, so its changed bytes are its size.
 //
 // A branch once read-only stays so (across suspend, wake and daemon
 // restarts: the mark is in its record and standby.signal in its data
 // directory) until it is reset, or the daemon runs with a cap that is
-// removed or changed to one the branch is under. Its usage shrinks a little
-// as old WAL is recycled, and flipping back and forth at the cap would
-// restart it each time.
+// removed or changed to one the branch is under. Its usage moves on its
+// own (the shutdown checkpoint flushes, old WAL is recycled), and flipping
+// back and forth at the cap would restart it each time.
 
 // readOnlyMark is recorded on a branch that went over the cap.
 type readOnlyMark struct {
@@ -304,6 +305,7 @@ func (t *Twin) limitAll(ctx context.Context) {
 	}
 	t.mu.Unlock()
 	hard := t.backstop(limit)
+	set := 0
 	for i, id := range ids {
 		if ctx.Err() != nil {
 			return
@@ -315,11 +317,14 @@ func (t *Twin) limitAll(ctx context.Context) {
 			}
 			return
 		}
-		if err != nil && !errors.Is(err, engine.ErrNotFound) {
+		switch {
+		case err == nil:
+			set++
+		case !errors.Is(err, engine.ErrNotFound):
 			t.log.Warn().Err(err).Str(logkey.Branch, names[i]).Msg("could not set the hard limit behind branches.max_changed_bytes")
 		}
 	}
-	if limit > 0 && len(ids) > 0 {
-		t.log.Info().Int64(logkey.Limit, hard).Msgf("hard limit (%s) set behind branches.max_changed_bytes (%s) on %d branches", sizeIEC(hard), sizeIEC(limit), len(ids))
+	if limit > 0 && set > 0 {
+		t.log.Info().Int64(logkey.Limit, hard).Msgf("hard limit (%s) set behind branches.max_changed_bytes (%s) on %d branches", sizeIEC(hard), sizeIEC(limit), set)
 	}
 }

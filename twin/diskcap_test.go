@@ -91,19 +91,39 @@ func TestDiskCap(t *testing.T) {
 	c.Close(ctx)
 	f.waitReadOnly("cap")
 
-	// A daemon restarted with a higher cap restarts it writable.
+	// Suspended, then a daemon with a higher cap: the wake starts it
+	// writable.
+	if _, err := f.tw.SuspendBranch(ctx, alice, "cap"); err != nil {
+		t.Fatal(err)
+	}
 	f.cfg.Branches.MaxChangedBytes = 1 << 30
+	f.restart()
+	c = dial(t, b.ConnectionURI)
+	exec(t, c, "INSERT INTO big VALUES ('after the cap was raised')")
+	rows++
+	c.Close(ctx)
+	if r := f.record("cap"); r.ReadOnly != nil || r.Error != "" {
+		t.Fatalf("woken under a raised cap: mark %+v, error %q; want both cleared", r.ReadOnly, r.Error)
+	}
+
+	// The cap back at 8 MiB: the next daemon finds it over and running.
+	f.cfg.Branches.MaxChangedBytes = 8 * mib
+	f.restart()
+	f.waitReadOnly("cap")
+
+	// No cap at all: the running branch is restarted writable.
+	f.cfg.Branches.MaxChangedBytes = 0
 	f.restart()
 	deadline := time.Now().Add(20 * time.Second)
 	for f.record("cap").ReadOnly != nil || f.eng.ReadOnly(f.record("cap").ID) {
 		if time.Now().After(deadline) {
-			t.Fatal("branch still read-only 20s after the daemon restarted with a cap it is under")
+			t.Fatal("branch still read-only 20s after the daemon restarted without a cap")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	c = dial(t, b.ConnectionURI)
-	exec(t, c, "INSERT INTO big VALUES ('after the cap was raised')")
-	wantInts(t, "rows after the cap was raised", ints(t, c, "SELECT count(*) FROM big"), rows+1)
+	exec(t, c, "INSERT INTO big VALUES ('without a cap')")
+	wantInts(t, "rows without a cap", ints(t, c, "SELECT count(*) FROM big"), rows+1)
 }
 
 // fill writes up to n MiB into table big over c, one MiB per transaction,
