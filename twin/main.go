@@ -260,7 +260,8 @@ func (t *Twin) fillSnapshot(ctx context.Context, vol, id string) error {
 // the owner role and database, running, handed to build. When build
 // succeeds the new main is snapshotted and becomes main; the old main volume
 // is destroyed, while snapshots and branches stay as they are. When anything
-// fails the new volume is removed and nothing else has changed.
+// fails the new volume is removed and nothing else has changed; a build that
+// ran the pool out of space fails with engine.ErrNoSpace.
 func (t *Twin) ReplaceMain(ctx context.Context, build func(ctx context.Context, inst *engine.Instance) error) (api.Snapshot, error) {
 	t.mainMu.Lock()
 	defer t.mainMu.Unlock()
@@ -321,7 +322,10 @@ func (t *Twin) buildAndSnapshot(ctx context.Context, vol string, port int, db st
 	if err != nil {
 		return snapshotRecord{}, fmt.Errorf("build new main: %w", err)
 	}
-	if err := build(ctx, inst); err != nil {
+	// Every fill, dump or logical rebuild, is watched the same way: one
+	// that runs the pool out of space is reported as a full disk.
+	w := t.eng.WatchSpace(vol)
+	if err := w.Done(build(ctx, inst)); err != nil {
 		return snapshotRecord{}, err
 	}
 	return t.snapshotVolume(context.WithoutCancel(ctx), vol, MainName, SnapshotOptions{})
