@@ -149,7 +149,9 @@ func (e *Engine) launch(ctx context.Context, id string, spec InstanceSpec, liste
 	for _, k := range keys {
 		args = append(args, "-c", k+"="+spec.Settings[k])
 	}
-	args = append(args, "-c", "port="+strconv.Itoa(spec.Port),
+	// A read-only instance is a hot standby; branches.settings must not be
+	// able to turn that into one that refuses every connection.
+	args = append(args, "-c", "hot_standby=on", "-c", "port="+strconv.Itoa(spec.Port),
 		"-c", "listen_addresses="+listen,
 		"-c", "unix_socket_directories="+sock)
 

@@ -49,6 +49,9 @@ func (a *app) printBranch(b *api.Branch) error {
 	row("Created", timeText(b.CreatedAt))
 	row("Expires", expiresText(b.ExpiresAt))
 	row("Port", portText(b.Port))
+	if b.Error != "" {
+		row("Error", b.Error)
+	}
 	row("Changed", humanBytes(b.ChangedBytes))
 	row("URL", dash(b.ConnectionURI))
 	return tw.Flush()
