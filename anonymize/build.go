@@ -25,7 +25,7 @@ func BuildPlan(cat *Catalog, rules Rules, policy string) (*Plan, error) {
 	default:
 		return nil, fmt.Errorf("anonymize.on_unclassified_pii: %q must be fail, null or mask", policy)
 	}
-	b := &planBuilder{plan: &Plan{Policy: policy}, idx: map[string]*colState{}}
+	b := &planBuilder{plan: &Plan{Policy: policy}, idx: map[string]*colState{}, ctx: catalogContexts(cat)}
 	for ti := range cat.Tables {
 		b.addTable(&cat.Tables[ti], rules)
 	}
@@ -51,6 +51,7 @@ type colState struct {
 
 type planBuilder struct {
 	plan *Plan
+	ctx  map[string]*tableContext
 	idx  map[string]*colState
 	cols []*colState
 	errs []error
@@ -82,7 +83,13 @@ func (b *planBuilder) addTable(t *Table, rules Rules) {
 		st := &colState{key: key, t: t, c: c, cp: cp, uniqC: cons[c.Name], pk: pk[c.Name]}
 		b.idx[key] = st
 		b.cols = append(b.cols, st)
-		st.det = detect(t, c)
+		st.det = detectColumn(b.ctx[t.QualifiedName()], c)
+		keepWhy := ""
+		if st.det != nil && st.det.kind == "" {
+			// Looked like PII, and the evidence says it is not: kept, and
+			// the plan says why.
+			keepWhy, st.det = "not PII: "+st.det.reason(), nil
+		}
 		r, ok := rules[key]
 		if !ok && t.Parent != "" {
 			r, ok = rules[t.Parent+"."+c.Name]
@@ -115,6 +122,8 @@ func (b *planBuilder) addTable(t *Table, rules Rules) {
 		case st.det != nil:
 			cp.Action, cp.Source, cp.Reason = ActionUnclassified, SourceDetected, st.det.reason()
 			cp.Suggest = suggest(key, defaultRule(c, st.det, len(cons[c.Name]) > 0))
+		case keepWhy != "":
+			cp.Action, cp.Source, cp.Reason = ActionKeep, SourceDetected, keepWhy
 		case textual(c.Base):
 			cp.Action, cp.Source = ActionKeep, SourceDetected
 			cp.Reason = fmt.Sprintf("no PII detected in name and %d sampled %s", len(c.Samples), plural(len(c.Samples), "value", "values"))
