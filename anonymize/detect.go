@@ -586,34 +586,27 @@ func embeddedKind(v []byte) string {
 }
 
 // cardRun looks for 13-19 digits separated only by single spaces or dashes
-// that pass isCard, and returns the digits.
+// that pass isCard, standing as words of their own (not inside a hash or a
+// uuid), and returns the digits.
 func cardRun(v []byte) ([]byte, bool) {
-	start := -1
-	check := func(end int) ([]byte, bool) {
-		if start < 0 {
-			return nil, false
+	alnum := func(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'z' || isUpperLetter(c) }
+	for i := 0; i < len(v); i++ {
+		if !isDigit(v[i]) || i > 0 && (alnum(v[i-1]) || v[i-1] == '+' || (v[i-1] == '-' || v[i-1] == '.') && i > 1 && alnum(v[i-2])) {
+			continue
 		}
-		d, ok := cardDigits(v[start:end])
-		start = -1
-		return d, ok
-	}
-	for i, c := range v {
-		switch {
-		case isDigit(c):
-			if start < 0 {
-				if i > 0 && (v[i-1] == '+' || isDigit(v[i-1])) {
-					continue
-				}
-				start = i
-			}
-		case (c == ' ' || c == '-') && start >= 0 && i+1 < len(v) && isDigit(v[i+1]):
-		default:
-			if d, ok := check(i); ok {
+		j := i
+		for j < len(v) && (isDigit(v[j]) || (v[j] == ' ' || v[j] == '-') && j+1 < len(v) && isDigit(v[j+1])) {
+			j++
+		}
+		end := j < len(v) && (alnum(v[j]) || (v[j] == '-' || v[j] == '.') && j+1 < len(v) && alnum(v[j+1]))
+		if !end {
+			if d, ok := cardDigits(v[i:j]); ok {
 				return d, true
 			}
 		}
+		i = j
 	}
-	return check(len(v))
+	return nil, false
 }
 
 // phoneRun: a phone number inside text: "+" or "(" then 7-15 digits with
