@@ -244,7 +244,13 @@ func userConn(uri string) (*pgx.Conn, error) {
 
 // tcpLogin tries a password login over TCP; nil means it got in.
 func tcpLogin(host string, port int, user, password, db string) error {
-	cfg, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%d dbname=%s sslmode=disable connect_timeout=10", host, port, db))
+	return tcpLoginSSL(host, port, user, password, db, "disable")
+}
+
+// tcpLoginSSL is tcpLogin with an sslmode: "prefer" sends an SSLRequest
+// first, which the proxy answers before it reads the startup packet.
+func tcpLoginSSL(host string, port int, user, password, db, sslmode string) error {
+	cfg, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%d dbname=%s sslmode=%s connect_timeout=10", host, port, db, sslmode))
 	if err != nil {
 		return err
 	}

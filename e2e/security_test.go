@@ -620,6 +620,14 @@ func probeVictim(t *testing.T, d *daemon, mallory osUser, herRole, herPW string,
 			}
 		}
 	}
+	for _, port := range []int{v.Port, a.Port} {
+		for _, user := range []string{bootstrapSuper, "pgtwin_scan"} {
+			logins++
+			if err := tcpLoginSSL(host, port, user, herPW, "postgres", "prefer"); err == nil {
+				t.Errorf("HOLE: TCP login (after an SSLRequest) to port %d as %q succeeded", port, user)
+			}
+		}
+	}
 	t.Logf("%d TCP login attempts, none may succeed", logins)
 
 	// Main: no TCP listener at all.
