@@ -86,6 +86,18 @@ func analyse(samples [][]byte, bytea bool) *valueStats {
 				continue
 			}
 		}
+		if len(s) > 80 {
+			// Long text: only what can hide inside it.
+			if k := embeddedKind(s); k != "" && (wordy(s) || k != KindPhone && k != KindIP) {
+				vs.embedded[k]++
+			} else if mentionsPerson(s) {
+				vs.mentions++
+			}
+			if capitalisedPair(s) {
+				vs.capPairs++
+			}
+			continue
+		}
 		if name := checksumID(s); name != "" {
 			vs.checksum++
 			vs.checksumName = name
