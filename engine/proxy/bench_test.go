@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -56,61 +55,6 @@ func pgbench(t *testing.T, args ...string) float64 {
 		lastTx, _ = strconv.ParseInt(string(m[1]), 10, 64)
 	}
 	return tps
-}
-
-// TestBenchProxyThroughput compares pgbench -S through the proxy with the
-// same run straight on the instance's unix socket (and its TCP port).
-func TestBenchProxyThroughput(t *testing.T) {
-	benchGate(t)
-	b := newBackend(t)
-	if _, err := b.Wake(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	p := startProxy(t, b, proxy.Options{})
-	secs := strconv.Itoa(envInt("PGTWIN_BENCH_SECONDS", 15))
-	port := strconv.Itoa(b.c.Port)
-
-	out, err := exec.Command(filepath.Join(pgtest.BinDir(), "pgbench"), "-i", "-q", "-s", "10",
-		"-h", b.c.Dir, "-p", port, "-U", appRole, appRole).CombinedOutput()
-	if err != nil {
-		t.Fatalf("pgbench -i: %v\n%s", err, out)
-	}
-	run := func(host, port string) float64 {
-		return pgbench(t, "-S", "-c", "4", "-j", "2", "-T", secs, "-n", "-h", host, "-p", port, "-U", appRole, appRole)
-	}
-	// Other work on the host skews single runs; rounds alternate the modes
-	// and the median of each is reported.
-	rounds := envInt("PGTWIN_BENCH_ROUNDS", 1)
-	var unix, viaProxy, tcp, plain, cpuSplice, cpuPlain []float64
-	// The test process runs nothing but the proxy during a pgbench run, so
-	// its CPU time per transaction is the proxy's cost, whatever the load.
-	viaProxyCPU := func(tps *[]float64, cpu *[]float64) {
-		before := cpuTime()
-		*tps = append(*tps, run("127.0.0.1", proxyPort(p)))
-		*cpu = append(*cpu, float64((cpuTime()-before).Microseconds())/float64(lastTx))
-	}
-	for range rounds {
-		unix = append(unix, run(b.c.Dir, port))
-		viaProxyCPU(&viaProxy, &cpuSplice)
-		tcp = append(tcp, run("127.0.0.1", port))
-		proxy.SetPlainCopy(true)
-		viaProxyCPU(&plain, &cpuPlain)
-		proxy.SetPlainCopy(false)
-	}
-	fmt.Printf("pgbench -S -c 4 -j 2 -T %s (scale 10), median of %d round(s)\n", secs, rounds)
-	fmt.Printf("  unix socket direct: %10.0f tps %v\n", median(unix), unix)
-	fmt.Printf("  tcp direct:         %10.0f tps %v\n", median(tcp), tcp)
-	fmt.Printf("  through proxy:      %10.0f tps %v\n", median(viaProxy), viaProxy)
-	fmt.Printf("  proxy, no splice:   %10.0f tps %v\n", median(plain), plain)
-	fmt.Printf("  proxy CPU per transaction: %.1f µs with splice, %.1f µs without\n", median(cpuSplice), median(cpuPlain))
-	fmt.Printf("  proxy / unix = %.3f (target >= 0.9); proxy / tcp = %.3f\n",
-		median(viaProxy)/median(unix), median(viaProxy)/median(tcp))
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func median(xs []float64) float64 {

@@ -104,6 +104,7 @@ func (p *Proxy) Stats() Stats {
 type session struct {
 	client *net.TCPConn
 	server *net.UnixConn
+	relay  *relay // once the session's sockets are handed to a relay
 }
 
 // New returns a proxy that listens once started.
@@ -296,6 +297,22 @@ func (p *Proxy) attach(s *session, server *net.UnixConn) bool {
 	return true
 }
 
+// takeOver hands the session's sockets to a relay; nil without error if the
+// session was closed meanwhile.
+func (p *Proxy) takeOver(s *session) (*relay, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped && p.opts.CloseSessionsOnStop {
+		return nil, nil
+	}
+	r, err := newRelay(s.client, s.server)
+	if err != nil {
+		return nil, err
+	}
+	s.relay = r
+	return r, nil
+}
+
 func (p *Proxy) touch() {
 	p.lastActive.Store(time.Now().UnixNano())
 	if p.opts.OnActivity != nil {
@@ -311,6 +328,9 @@ func (p *Proxy) currentBackend() Backend {
 
 // close is called with or without p.mu; closing a net.Conn twice is harmless.
 func (s *session) close() {
+	if s.relay != nil {
+		s.relay.stop()
+	}
 	s.client.Close()
 	if s.server != nil {
 		s.server.Close()

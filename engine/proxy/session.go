@@ -63,7 +63,23 @@ func (p *Proxy) serve(s *session) {
 		return
 	}
 	p.stats.sessions.Add(1)
-	pipe(c, server)
+	if !useRelay {
+		pipe(c, server)
+		return
+	}
+	r, err := p.takeOver(s)
+	if err != nil {
+		// Out of descriptors for the epoll set, say: relay the slower way.
+		log.Debug().Err(err).Msg("relay thread unavailable; copying through the poller")
+		pipe(c, server)
+		return
+	}
+	if r == nil {
+		return // stopping
+	}
+	if err := r.run(); err != nil {
+		log.Debug().Err(err).Msg("session ended")
+	}
 }
 
 // reach wakes the instance and dials its socket. A failed dial gets one more
@@ -167,15 +183,13 @@ func (p *Proxy) refuse(c *net.TCPConn, sqlstate, message string) {
 	c.Write(errorResponse(sqlstate, message))
 }
 
-// pipe copies bytes both ways until the session is over. io.Copy with the
-// concrete connection types lets Go splice(2) TCP↔unix without copying
-// through user space.
+// pipe copies bytes both ways until the session is over, through Go's
+// poller: the fallback when a relay cannot be set up.
 func pipe(client *net.TCPConn, server *net.UnixConn) {
 	upDone := make(chan struct{})
 	go func() {
 		defer close(upDone)
-		_, err := copyConn(server, client)
-		if err == nil {
+		if err := copyConn(server, client); err == nil {
 			// The client closed its side: pass the EOF on and let the
 			// instance end the session, which ends the other direction.
 			server.CloseWrite()
@@ -196,5 +210,8 @@ func pipe(client *net.TCPConn, server *net.UnixConn) {
 	server.Close()
 }
 
-// copyConn is io.Copy; tests swap it to compare with a plain read/write loop.
-var copyConn = io.Copy
+// useRelay picks relay over pipe; benchmarks turn it off to compare.
+var useRelay = true
+
+// copyConn is io.Copy, which splices TCP<->unix; tests swap it.
+var copyConn = func(dst, src net.Conn) error { _, err := io.Copy(dst, src); return err }

@@ -1,0 +1,174 @@
+package proxy_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgtwin/pgtwin/engine/proxy"
+	"github.com/pgtwin/pgtwin/internal/pgtest"
+)
+
+// benchPath is one way for pgbench to reach the instance.
+type benchPath struct {
+	name       string
+	host, port string
+	cpu        func() time.Duration // the proxy's CPU time so far; nil for direct paths
+	setup      func()               // before each run
+}
+
+// TestBenchProxyThroughput runs pgbench -S and -N at -c1 and -c4 through the
+// proxy, through haproxy (mode tcp, in front of the same unix socket), and
+// straight on the unix socket and TCP port, in interleaved rounds, and
+// reports tps and each proxy's CPU time per transaction.
+func TestBenchProxyThroughput(t *testing.T) {
+	benchGate(t)
+	haproxyBin, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Fatal("haproxy not found: apt-get install -y haproxy (the benchmark compares with it)")
+	}
+	b := newBackend(t)
+	if _, err := b.Wake(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, b, proxy.Options{})
+	hport, hpid := startHAProxy(t, haproxyBin, b.socket())
+	secs := strconv.Itoa(envInt("PGTWIN_BENCH_SECONDS", 10))
+	rounds := envInt("PGTWIN_BENCH_ROUNDS", 3)
+	port := strconv.Itoa(b.c.Port)
+
+	out, err := exec.Command(filepath.Join(pgtest.BinDir(), "pgbench"), "-i", "-q", "-s", "10",
+		"-h", b.c.Dir, "-p", port, "-U", appRole, appRole).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pgbench -i: %v\n%s", err, out)
+	}
+	self := func() time.Duration { return procCPU(t, os.Getpid()) }
+	paths := []benchPath{
+		{name: "unix socket", host: b.c.Dir, port: port},
+		{name: "tcp direct", host: "127.0.0.1", port: port},
+		{name: "pgtwin proxy", host: "127.0.0.1", port: proxyPort(p), cpu: self, setup: func() { proxy.SetCopyMode(proxy.CopyRelay) }},
+		{name: "haproxy", host: "127.0.0.1", port: hport, cpu: func() time.Duration { return procCPU(t, hpid) }},
+	}
+	if os.Getenv("PGTWIN_BENCH_IOCOPY") == "1" {
+		paths = append(paths, benchPath{name: "pgtwin io.Copy", host: "127.0.0.1", port: proxyPort(p), cpu: self,
+			setup: func() { proxy.SetCopyMode(proxy.CopyIO) }})
+	}
+	defer proxy.SetCopyMode(proxy.CopyRelay)
+	loads := []struct {
+		name string
+		args []string
+	}{
+		{"-S -c1", []string{"-S", "-c", "1"}},
+		{"-S -c4 -j2", []string{"-S", "-c", "4", "-j", "2"}},
+		{"-N -c1", []string{"-N", "-c", "1"}},
+		{"-N -c4 -j2", []string{"-N", "-c", "4", "-j", "2"}},
+	}
+	type key struct{ load, path int }
+	tps := map[key][]float64{}
+	cpu := map[key][]float64{}
+	for range rounds {
+		for li, l := range loads {
+			for pi, bp := range paths {
+				if bp.setup != nil {
+					bp.setup()
+				}
+				var before time.Duration
+				if bp.cpu != nil {
+					before = bp.cpu()
+				}
+				args := append(append([]string{}, l.args...), "-T", secs, "-n", "-h", bp.host, "-p", bp.port, "-U", appRole, appRole)
+				k := key{li, pi}
+				tps[k] = append(tps[k], pgbench(t, args...))
+				if bp.cpu != nil {
+					cpu[k] = append(cpu[k], float64((bp.cpu()-before).Microseconds())/float64(lastTx))
+				}
+			}
+		}
+	}
+	fmt.Printf("pgbench -T %s, scale 10, %d interleaved round(s); tps median [rounds]; proxy CPU µs/transaction median [rounds]\n", secs, rounds)
+	for li, l := range loads {
+		fmt.Printf("%s\n", l.name)
+		unix := median(tps[key{li, 0}])
+		for pi, bp := range paths {
+			k := key{li, pi}
+			line := fmt.Sprintf("  %-15s %8.0f tps  %.3f of unix  %s", bp.name, median(tps[k]), median(tps[k])/unix, fmts(tps[k], "%.0f"))
+			if bp.cpu != nil {
+				line += fmt.Sprintf("  cpu %.1f µs/tx %s", median(cpu[k]), fmts(cpu[k], "%.1f"))
+			}
+			fmt.Println(line)
+		}
+		var ratios []float64
+		for r := range rounds {
+			ratios = append(ratios, tps[key{li, 2}][r]/tps[key{li, 3}][r])
+		}
+		fmt.Printf("  pgtwin / haproxy, median of per-round ratios: %.3f %s\n", median(ratios), fmts(ratios, "%.3f"))
+	}
+}
+
+func fmts(xs []float64, f string) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf(f, x)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// startHAProxy runs haproxy in the foreground, relaying a free loopback
+// port to socket, and returns the port and haproxy's pid.
+func startHAProxy(t *testing.T, bin, socket string) (string, int) {
+	t.Helper()
+	port := strconv.Itoa(pgtest.FreePort(t))
+	cfg := fmt.Sprintf(`global
+	maxconn 1000
+defaults
+	mode tcp
+	timeout connect 5s
+	timeout client 1h
+	timeout server 1h
+listen pg
+	bind 127.0.0.1:%s
+	server pg unix@%s
+`, port, socket)
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-db", "-f", path)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start haproxy: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _ := exec.Command(filepath.Join(pgtest.BinDir(), "pg_isready"), "-h", "127.0.0.1", "-p", port).CombinedOutput()
+		if strings.Contains(string(out), "accepting") {
+			return port, cmd.Process.Pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("haproxy did not answer on %s: %s", port, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// procCPU is utime+stime of a process from /proc/PID/stat.
+func procCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the parenthesised command name; utime and stime are the
+	// 14th and 15th fields of the line, in clock ticks (100 per second).
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
