@@ -93,40 +93,42 @@ func probeMain(mode, arg string) int {
 	return fail(fmt.Errorf("unknown probe mode %q", mode))
 }
 
-var probeOnce struct {
-	sync.Once
-	path string
-	err  error
-}
-
-// probeBinary is a copy of the test binary every OS user may run.
+// probeBinary is a copy of the test binary every OS user may run (the
+// original sits in a 0700 build directory), made once per test.
 func probeBinary(t *testing.T) string {
 	t.Helper()
-	probeOnce.Do(func() {
-		self, err := os.Executable()
-		if err != nil {
-			probeOnce.err = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "pgtwin-e2e-probe-")
-		if err != nil {
-			probeOnce.err = err
-			return
-		}
-		os.Chmod(dir, 0o755)
-		b, err := os.ReadFile(self)
-		if err != nil {
-			probeOnce.err = err
-			return
-		}
-		probeOnce.path = filepath.Join(dir, "probe")
-		probeOnce.err = os.WriteFile(probeOnce.path, b, 0o755)
-	})
-	if probeOnce.err != nil {
-		t.Fatalf("copy the test binary for probes as other OS users: %v", probeOnce.err)
+	probeMu.Lock()
+	defer probeMu.Unlock()
+	if p, ok := probeCopies[t]; ok {
+		return p
 	}
-	return probeOnce.path
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatalf("probe binary: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "pgtwin-e2e-probe-")
+	if err != nil {
+		t.Fatalf("probe binary: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatalf("probe binary: %v", err)
+	}
+	p := filepath.Join(dir, "probe")
+	if err := os.WriteFile(p, b, 0o755); err != nil {
+		t.Fatalf("copy the test binary for probes as other OS users: %v", err)
+	}
+	probeCopies[t] = p
+	t.Cleanup(func() { probeMu.Lock(); delete(probeCopies, t); probeMu.Unlock() })
+	return p
 }
+
+var (
+	probeMu     sync.Mutex
+	probeCopies = map[*testing.T]string{}
+)
 
 // probe runs the test binary as u in the given mode.
 func probe(t *testing.T, u osUser, mode, arg string, stdin []byte) (stdout, stderr string, ok bool) {
