@@ -190,8 +190,14 @@ func decide(x *tableContext, h hint, vs *valueStats, d *detection, sampled bool)
 				d.reasons = append(d.reasons, h.why, vs.byteaWhy())
 				return d
 			}
+		case KindDeviceID:
+			if vs.n == 0 && sampled || vs.n > 0 && vs.idLike*2 >= vs.n {
+				d.kind = KindDeviceID
+				d.reasons = append(d.reasons, h.why, vs.are(vs.idLike, "identifiers (uuid, hex, IMEI)"))
+				return d
+			}
 		case KindAddress:
-			if vs.n == 0 || vs.placeLike*2 >= vs.n {
+			if vs.n == 0 || vs.placeLike*2 >= vs.n && (!strings.HasPrefix(h.why, "address line") || vs.withDigit*2 >= vs.n) {
 				d.kind = h.kind
 				d.reasons = append(d.reasons, h.why)
 				return d

@@ -85,7 +85,8 @@ func newTableContext(t *Table) *tableContext {
 	case head == cPerson || x.w.has(cPerson) && strings.HasPrefix(head, "="):
 		x.person = true
 		x.why = "table " + t.Name + " holds people"
-	case head == cEntity:
+	case head == cEntity || head == cLocation:
+		// products, companies, store_locations: places and things
 		x.entity = true
 	case x.w.has(cPerson):
 		x.related = true

@@ -411,7 +411,31 @@ func isPhone(v []byte) bool {
 		return false
 	}
 	// A bare run of digits is as likely an order number as a phone.
-	return v[0] == '+' || v[0] == '(' || bytes.ContainsAny(v, " -.()")
+	if !(v[0] == '+' || v[0] == '(' || bytes.ContainsAny(v, " -.()")) {
+		return false
+	}
+	if v[0] == '+' || v[0] == '(' || v[0] == '0' {
+		return true
+	}
+	// Without a prefix, the groups must be a phone's: a last group of 3+
+	// digits (555-0101) or groups of 2-3 (91 234 56 78), not a drug code
+	// (12345-6789-01) or an ISBN.
+	var groups []int
+	n := 0
+	for _, c := range v {
+		if isDigit(c) {
+			n++
+		} else if n > 0 {
+			groups = append(groups, n)
+			n = 0
+		}
+	}
+	groups = append(groups, n)
+	maxG := 0
+	for _, g := range groups {
+		maxG = max(maxG, g)
+	}
+	return groups[len(groups)-1] >= 3 || maxG <= 3
 }
 
 func isUUIDValue(v []byte) bool {

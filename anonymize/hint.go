@@ -82,8 +82,12 @@ func nameHint(x *tableContext, w words, c *Column) hint {
 	case w.has(cIBAN) || w.has(cBank) && (head == cNumber || head == cNumberID || head == cAccount || w.hasWord("account")) ||
 		w.hasWord("account", "acct") && (head == cNumber || head == cNumberID):
 		return strongH(KindIBAN, "name looks like a bank account")
-	case w.has(cDevice) && (head == cDevice || head == cID || head == cNumber || head == cNumberID):
+	case w.hasWord("imei", "idfa", "idfv", "gaid", "udid", "aaid", "adid", "deviceid") || w.has(cDevice) && (head == cID || head == cNumber || head == cNumberID || c.Base == "uuid"):
 		return strongH(KindDeviceID, "name looks like a device identifier")
+	case w.has(cDevice) && head == cDevice:
+		// "scanner_device" = "ipad-01" names a device, "device" = a uuid
+		// identifies one: the values say which.
+		return weakH(KindDeviceID, "name looks like a device")
 	case w.has(cVIN) || w.has(cPlate) && (head == cPlate || head == cNumber || head == cNumberID || w.has(cVehicle, cLicense)):
 		return strongH(KindVehicle, "name looks like a vehicle's plate or VIN")
 	case w.has(cLat, cLng, cGeo):
@@ -141,6 +145,15 @@ func nameHint(x *tableContext, w words, c *Column) hint {
 	// Address parts.
 	street := w.has(cStreet, cAddress) || head == cAddrLine
 	area := head == cCity || head == cPostcode || head == cRegion || head == cDistrict
+	if head == cAddrLine && !w.has(cStreet, cAddress) && w.hasWord("unit", "flat", "building", "house") {
+		// "unit" is also a unit of measure: an address line only of a
+		// person's address, and the values must carry a number.
+		if !personal {
+			h.notPII = "not an address line here (" + c.Name + ")"
+			return h
+		}
+		return weakH(KindAddress, "address line of a person's address ("+ctxWhy+")")
+	}
 	if street || area {
 		if w.has(cEntity) && !qualified {
 			h.notPII = "address of a thing (" + c.Name + ")"

@@ -110,7 +110,7 @@ func init() {
 	lex(cStreet, "street", "strasse", "straat", "rue", "calle", "rua", "road", "avenue", "strase", "str")
 	lex(cAddress, "address", "addr", "adresse", "adres", "direccion", "endereco", "domicile", "domicilio", "residence", "anschrift",
 		"addresses", "address1", "address2", "address3", "postal_address", "morada", "logradouro")
-	lex(cAddrLine, "line1", "line2", "line3", "house", "hausnummer", "huisnummer", "apartment", "apt", "suite", "flat",
+	lex(cAddrLine, "unit", "line1", "line2", "line3", "house", "hausnummer", "huisnummer", "apartment", "apt", "suite", "flat",
 		"pobox", "complemento", "numero_casa", "piso", "toevoeging", "building")
 	lex(cCity, "city", "town", "village", "locality", "ort", "stadt", "ville", "ciudad", "cidade", "woonplaats", "plaats",
 		"municipality", "gemeente", "wohnort", "localidad", "localidade", "municipio", "commune")
@@ -142,13 +142,14 @@ func init() {
 	lex(cVIN, "vin", "chassis", "fin")
 	lex(cLat, "lat", "latitude", "breitengrad")
 	lex(cLng, "lng", "lon", "longitude", "laengengrad")
-	lex(cGeo, "geo", "geolocation", "coordinates", "coords", "gps", "geopoint", "latlng", "latlon")
+	lex(cGeo, "geo", "geolocation", "coordinates", "coords", "gps", "geopoint", "latlng", "latlon", "polyline", "geohash", "geom", "geometry",
+		"geography", "trajectory", "waypoints", "gpx")
 	lex(cLocation, "location", "standort", "ubicacion", "localizacao", "locatie", "checkin", "whereabouts")
 	lex(cPassword, "password", "passwd", "pwd", "pass", "passphrase", "pin", "wachtwoord", "passwort", "kennwort", "contrasena", "senha",
 		"motdepasse", "pw", "pword")
 	lex(cSecret, "secret", "secrets", "token", "tokens", "otp", "totp", "hotp", "mfa", "2fa", "twofa", "recovery", "bearer", "jwt",
 		"session", "cookie", "credential", "credentials", "apikey", "privatekey", "nonce", "passcode", "webhooksecret", "oauth")
-	lex(cKey, "key", "keys")
+	lex(cKey, "key", "keys", "qr", "qrcode", "barcode")
 	lex(cKeyQual, "api", "private", "access", "signing", "encryption", "master", "auth", "client", "refresh", "reset", "verification",
 		"activation", "magic", "invite", "confirmation", "unlock", "ssh", "pgp", "gpg", "hmac", "aws", "stripe", "push")
 	lex(cHash, "hash", "hashed", "digest", "crypt", "encrypted")
@@ -174,9 +175,9 @@ func init() {
 		"primary", "secondary", "alt", "alternate", "work", "business_contact", "next", "bill", "permanent", "current", "previous",
 		"pickup", "dropoff", "origin_addr", "lieferadresse", "rechnungsadresse", "wohn", "facturacion", "envio", "entrega", "cobranca")
 	lex(cEntity, "company", "companies", "organization", "organisation", "org", "orgs", "vendor", "supplier", "manufacturer", "brand",
-		"merchant", "store", "shop", "branch", "office", "warehouse", "depot", "hub", "facility", "site", "venue", "hotel", "airport",
+		"merchant", "store", "shop", "branch", "office", "warehouse", "depot", "hub", "facility", "venue", "hotel", "airport",
 		"airline", "station", "port", "terminal", "product", "products", "item", "items", "sku", "variant", "category", "catalog",
-		"inventory", "country", "countries", "city_ref", "cities", "currency", "currencies", "language", "languages", "locale", "timezone",
+		"inventory", "country", "countries", "cities", "currency", "currencies", "language", "languages", "locale", "timezone",
 		"plan", "plans", "feature", "features", "setting", "settings", "config", "template", "templates", "lookup", "reference", "enum",
 		"industry", "department", "departments", "team", "teams", "project", "projects", "campaign", "campaigns", "course", "courses",
 		"room", "rooms", "route", "routes", "fleet", "carrier", "carriers", "firm", "employer", "hospital", "clinic", "school", "university",

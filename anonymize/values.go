@@ -15,6 +15,7 @@ type valueStats struct {
 	phone, ip, mac, secret, base32    int
 	geo, imei, person, nameShaped     int
 	placeLike, test, tokens, capPairs int
+	idLike, withDigit                 int
 	image, document                   int
 	// inside text
 	embedded map[string]int
@@ -49,6 +50,12 @@ func analyse(samples [][]byte, bytea bool) *valueStats {
 		}
 		if isRandomToken(s) {
 			vs.tokens++
+		}
+		if isUUIDValue(s) || isIMEI(s) || len(s) >= 12 && isRandomToken(s) || len(s) >= 12 && allHex(s) {
+			vs.idLike++
+		}
+		if bytes.ContainsAny(s, "0123456789") {
+			vs.withDigit++
 		}
 		if placeLike(s) {
 			vs.placeLike++
@@ -304,4 +311,13 @@ func wordy(v []byte) bool {
 		}
 	}
 	return n >= 3
+}
+
+func allHex(v []byte) bool {
+	for _, c := range v {
+		if !isHex(c) {
+			return false
+		}
+	}
+	return len(v) > 0
 }
