@@ -341,6 +341,32 @@ func TestPIIDetectionCorpus(t *testing.T) {
 	for _, a := range alarms {
 		t.Logf("false alarm %s", a)
 	}
+	// The suggested rules are the ones the mask policy applies: they must
+	// build for every column (types, uniqueness, sampled values) and be a
+	// transformer for the kind.
+	masked, err := BuildPlan(cat, nil, PolicyMask)
+	if err != nil {
+		t.Fatalf("on_unclassified_pii = mask over the corpus: %v", err)
+	}
+	fits := map[string][]string{KindEmail: {"email"}, KindPhone: {"phone", "number"}, KindName: {"name", "json"}, KindUsername: {"hash"},
+		KindAddress: {"address", "json"}, KindIP: {"ip"}, KindMAC: {"hash", "null"}, KindDeviceID: {"uuid", "hash"}, KindCard: {"hash"},
+		KindIBAN: {"hash"}, KindNationalID: {"hash"}, KindBirthDate: {"date", "number", "null"}, KindFreeText: {"null", "json"},
+		KindSecret: {"hash", "uuid", "null", "json"}, KindLocation: {"number", "null"}, KindVehicle: {"hash"}, KindDocument: {"null"}}
+	for _, tp := range masked.Tables {
+		for _, cp := range tp.Columns {
+			if cp.Source != SourcePolicy {
+				continue
+			}
+			kind := strings.TrimPrefix(cp.Reason, "detected: ")
+			ok := false
+			for _, tr := range fits[kind] {
+				ok = ok || cp.Rule.Transform == tr
+			}
+			if !ok {
+				t.Errorf("%s.%s.%s: detected %s, masked with %s", tp.Schema, tp.Name, cp.Column, kind, cp.Rule)
+			}
+		}
+	}
 	if all.recall() < 0.98 || all.precision() < 0.8 {
 		t.Errorf("detection below the bar (recall ≥ 0.98, precision ≥ 0.8): %s", all)
 	}
