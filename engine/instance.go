@@ -26,6 +26,10 @@ type InstanceSpec struct {
 	// NoTCP makes the postmaster listen on its unix socket only: the daemon
 	// owns the TCP port (a proxy that wakes the instance on connect).
 	NoTCP bool
+	// TCPAddress, when set, is where the postmaster listens on TCP instead
+	// of engine.listen_address: the internal address a kernel redirect
+	// (Redirect) sends the branch's connections to.
+	TCPAddress string
 }
 
 // Instance is a running postmaster on a volume.
@@ -36,6 +40,7 @@ type Instance struct {
 	Port      int
 	PID       int
 	Superuser string
+	major     int // PostgreSQL major version, for settings newer servers added
 }
 
 // ConnString is a libpq keyword/value string reaching the instance over its
@@ -46,8 +51,15 @@ type Instance struct {
 // search_path = public, pg_catalog), and the daemon's superuser sessions
 // must not run in an environment she chose.
 func (i *Instance) ConnString(user, db string) string {
+	opts := pinnedOptions
+	if i.major >= 14 {
+		opts += " -c idle_session_timeout=0"
+	}
+	if i.major >= 17 {
+		opts += " -c transaction_timeout=0"
+	}
 	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable options=%s",
-		quoteKV(i.SocketDir), i.Port, quoteKV(user), quoteKV(db), quoteKV(pinnedOptions))
+		quoteKV(i.SocketDir), i.Port, quoteKV(user), quoteKV(db), quoteKV(opts))
 }
 
 // pinnedOptions are startup options, which outrank ALTER DATABASE and ALTER
@@ -97,8 +109,9 @@ func (e *Engine) Start(ctx context.Context, id string, spec InstanceSpec) (*Inst
 			return nil, fmt.Errorf("start %s: still shutting down: %w", id, err)
 		}
 	}
-	if inst, _, ok := e.instance(id); ok && spec.NoTCP && e.listensTCP(id) {
-		// Started by an older daemon on the TCP port the proxy needs now.
+	if inst, _, ok := e.instance(id); ok && (spec.NoTCP && e.listensTCP(id) || spec.TCPAddress != "" && e.listenAddr(id) != spec.TCPAddress) {
+		// Started by an older daemon on the TCP port the proxy needs now,
+		// or without the listener a redirect needs.
 		e.log.Info().Str(logkey.Volume, id).Int(logkey.PID, inst.PID).Msg("restarting instance to listen on its unix socket only")
 		if err := e.stop(ctx, id); err != nil {
 			return nil, fmt.Errorf("start %s: %w", id, err)
@@ -117,6 +130,9 @@ func (e *Engine) Start(ctx context.Context, id string, spec InstanceSpec) (*Inst
 	listen := e.opts.Config.ListenAddress
 	if spec.NoTCP {
 		listen = ""
+	}
+	if spec.TCPAddress != "" {
+		listen = spec.TCPAddress
 	}
 	inst, err := e.launch(ctx, id, spec, listen)
 	if err != nil {
@@ -335,6 +351,7 @@ func (e *Engine) instance(id string) (*Instance, string, bool) {
 		Port:      pf.port,
 		PID:       pf.pid,
 		Superuser: e.readMeta(id).Superuser,
+		major:     e.major(),
 	}, pf.status, true
 }
 
@@ -370,9 +387,15 @@ type pidFile struct {
 }
 
 // listensTCP says whether volume id's postmaster listens on a TCP address.
-func (e *Engine) listensTCP(id string) bool {
+func (e *Engine) listensTCP(id string) bool { return e.listenAddr(id) != "" }
+
+// listenAddr is the TCP address a running postmaster listens on ("": none).
+func (e *Engine) listenAddr(id string) string {
 	pf, err := readPidFile(e.DataPath(id))
-	return err == nil && pf.listen != ""
+	if err != nil {
+		return ""
+	}
+	return pf.listen
 }
 
 // readPidFile parses postmaster.pid: pid, data dir, start time, port, socket

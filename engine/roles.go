@@ -47,10 +47,11 @@ func maintenanceDB(appDB string) string {
 // SetupLogin gives l.Role a login with l.Password (as a SCRAM verifier, so
 // the plaintext never reaches SQL or a server log), makes it a member of
 // l.MemberOf, and disarms every other role the clone carries: no role but
-// the bootstrap superuser and ReaderRole keeps SUPERUSER, CREATEROLE,
-// REPLICATION, BYPASSRLS, LOGIN, a password or a predefined pg_* role. A
-// clone of someone's branch holds whatever roles were made in it; none of
-// them is the daemon's to trust. Roles that held a privilege are logged.
+// the bootstrap superuser keeps SUPERUSER, CREATEROLE, REPLICATION,
+// BYPASSRLS, LOGIN, a password or a predefined pg_* role. A clone of
+// someone's branch holds whatever roles were made in it; none of them is the
+// daemon's to trust, ReaderRole included (ReaderConnString arms it afresh
+// when a scan needs it). Roles that held a privilege are logged.
 //
 // appDB is the twin's database; the work runs in maintenanceDB(appDB).
 func (e *Engine) SetupLogin(ctx context.Context, inst *Instance, appDB string, l Login) error {
@@ -91,10 +92,11 @@ BEGIN
   ELSE
     EXECUTE pg_catalog.format('CREATE ROLE %I ` + attrs + ` PASSWORD %L IN ROLE %I', ` + lit(l.Role) + `, ` + lit(verifier) + `, ` + lit(l.MemberOf) + `);
   END IF;
-  FOR r IN SELECT a.rolname::text AS name, (a.rolsuper OR a.rolcreaterole OR a.rolreplication OR a.rolbypassrls) AS priv
+  FOR r IN SELECT a.rolname::text AS name, (a.rolsuper OR a.rolcreaterole OR a.rolreplication
+             OR (a.rolbypassrls AND a.rolname OPERATOR(pg_catalog.<>) ` + lit(ReaderRole) + `)) AS priv
            FROM pg_catalog.pg_authid a
            WHERE a.oid OPERATOR(pg_catalog.<>) 10
-             AND a.rolname OPERATOR(pg_catalog.<>) ALL (ARRAY[` + lit(l.Role) + `, ` + lit(ReaderRole) + `]::pg_catalog.name[])
+             AND a.rolname OPERATOR(pg_catalog.<>) ` + lit(l.Role) + `
              AND (a.rolsuper OR a.rolcreaterole OR a.rolreplication OR a.rolbypassrls OR a.rolcanlogin OR a.rolpassword IS NOT NULL) LOOP
     EXECUTE pg_catalog.format('ALTER ROLE %I NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS NOLOGIN PASSWORD NULL', r.name);
     IF r.priv THEN
@@ -105,10 +107,11 @@ BEGIN
            FROM pg_catalog.pg_auth_members am
            JOIN pg_catalog.pg_authid g ON g.oid OPERATOR(pg_catalog.=) am.roleid
            JOIN pg_catalog.pg_authid m ON m.oid OPERATOR(pg_catalog.=) am.member
-           WHERE g.oid OPERATOR(pg_catalog.<) ` + fmt.Sprint(firstNormalOID) + ` AND m.oid OPERATOR(pg_catalog.<>) 10
-             AND m.rolname OPERATOR(pg_catalog.<>) ` + lit(ReaderRole) + ` LOOP
+           WHERE g.oid OPERATOR(pg_catalog.<) ` + fmt.Sprint(firstNormalOID) + ` AND m.oid OPERATOR(pg_catalog.<>) 10 LOOP
     EXECUTE pg_catalog.format('REVOKE %I FROM %I CASCADE', r.grp, r.mem);
-    RAISE NOTICE 'pgtwin disarmed role % (member of %)', r.mem, r.grp;
+    IF r.mem OPERATOR(pg_catalog.<>) ` + lit(ReaderRole) + ` OR r.grp OPERATOR(pg_catalog.<>) 'pg_read_all_data' THEN
+      RAISE NOTICE 'pgtwin disarmed role % (member of %)', r.mem, r.grp;
+    END IF;
   END LOOP;
 END
 $pgtwin$`
@@ -149,10 +152,27 @@ func (e *Engine) ReaderConnString(ctx context.Context, inst *Instance, db string
 	defer conn.Close(context.WithoutCancel(ctx))
 	const attrs = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION BYPASSRLS"
 	sql := `DO $pgtwin$
+DECLARE r record;
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) ` + lit(ReaderRole) + `) THEN
     EXECUTE pg_catalog.format('CREATE ROLE %I ` + attrs + `', ` + lit(ReaderRole) + `);
   END IF;
+  -- Whatever a clone's copy of the role was made into, it is armed with
+  -- exactly this: its attributes, no settings, one membership.
+  EXECUTE pg_catalog.format('ALTER ROLE %I RESET ALL', ` + lit(ReaderRole) + `);
+  FOR r IN SELECT d.datname::text AS db FROM pg_catalog.pg_db_role_setting s
+           JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.setdatabase
+           JOIN pg_catalog.pg_authid m ON m.oid OPERATOR(pg_catalog.=) s.setrole
+           WHERE m.rolname OPERATOR(pg_catalog.=) ` + lit(ReaderRole) + ` LOOP
+    EXECUTE pg_catalog.format('ALTER ROLE %I IN DATABASE %I RESET ALL', ` + lit(ReaderRole) + `, r.db);
+  END LOOP;
+  FOR r IN SELECT g.rolname::text AS grp FROM pg_catalog.pg_auth_members am
+           JOIN pg_catalog.pg_authid g ON g.oid OPERATOR(pg_catalog.=) am.roleid
+           JOIN pg_catalog.pg_authid m ON m.oid OPERATOR(pg_catalog.=) am.member
+           WHERE m.rolname OPERATOR(pg_catalog.=) ` + lit(ReaderRole) + `
+             AND g.rolname OPERATOR(pg_catalog.<>) 'pg_read_all_data' LOOP
+    EXECUTE pg_catalog.format('REVOKE %I FROM %I CASCADE', r.grp, ` + lit(ReaderRole) + `);
+  END LOOP;
   EXECUTE pg_catalog.format('ALTER ROLE %I ` + attrs + ` PASSWORD %L VALID UNTIL %L', ` + lit(ReaderRole) + `, ` + lit(verifier) + `,
     (pg_catalog.now() OPERATOR(pg_catalog.+) interval '1 hour')::text);
   EXECUTE pg_catalog.format('GRANT pg_read_all_data TO %I', ` + lit(ReaderRole) + `);

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -32,6 +33,10 @@ func TestSessionsIgnoreBranchOwnerSettings(t *testing.T) {
 		"CREATE ROLE evil_super SUPERUSER LOGIN PASSWORD 'evil-pw'",
 		"CREATE ROLE mallory_old LOGIN CREATEROLE BYPASSRLS REPLICATION PASSWORD 'old-pw'",
 		"GRANT pg_execute_server_program, pg_read_server_files TO mallory_old",
+		// The scan role itself, made superuser with a password she knows.
+		"CREATE ROLE pgtwin_scan SUPERUSER LOGIN PASSWORD 'scan-pw'",
+		"GRANT pg_execute_server_program TO pgtwin_scan",
+		"ALTER ROLE pgtwin_scan SET search_path = public",
 	} {
 		exec1(t, c, s)
 	}
@@ -70,6 +75,7 @@ func TestSessionsIgnoreBranchOwnerSettings(t *testing.T) {
 		"ALTER DATABASE app SET local_preload_libraries = 'pwn'",
 		"ALTER DATABASE app SET standard_conforming_strings = off",
 		"ALTER DATABASE app SET client_min_messages = error",
+		"ALTER DATABASE app SET idle_session_timeout = '1ms'",
 	} {
 		if _, err := m.Exec(ctx, s); err != nil {
 			t.Fatalf("mallory: %s: %v", s, err)
@@ -94,6 +100,10 @@ func TestSessionsIgnoreBranchOwnerSettings(t *testing.T) {
 	if err := f.e.SetupLogin(ctx, inst, "app", engine.Login{Role: "mallory", Password: "new-pw", MemberOf: "pgtwin_owner"}); err != nil {
 		t.Fatalf("setup login: %v", err)
 	}
+	var scanLogin, scanSuper bool
+	if err := c.QueryRow(ctx, "SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = $1", engine.ReaderRole).Scan(&scanLogin, &scanSuper); err != nil || scanLogin || scanSuper {
+		t.Fatalf("a clone's scan role after setup: login %v, super %v (%v); want neither until a scan arms it", scanLogin, scanSuper, err)
+	}
 	rs, err := f.e.ReaderConnString(ctx, inst, "app")
 	if err != nil {
 		t.Fatalf("reader: %v", err)
@@ -103,6 +113,8 @@ func TestSessionsIgnoreBranchOwnerSettings(t *testing.T) {
 		t.Fatalf("reader connects: %v", err)
 	}
 	var n int
+	// A pause between statements: idle_session_timeout is hers to set.
+	time.Sleep(50 * time.Millisecond)
 	if err := r.QueryRow(ctx, "SELECT count(*) FROM public.secrets").Scan(&n); err != nil || n != 1 {
 		t.Fatalf("reader reads her table: %d rows, %v; want 1 (RLS bypassed)", n, err)
 	}
@@ -176,6 +188,14 @@ func TestSessionsIgnoreBranchOwnerSettings(t *testing.T) {
 		}
 		members = append(members, s)
 	}
+	var scanIn []string
+	if err := c.QueryRow(ctx, `SELECT coalesce(array_agg(g.rolname::text), '{}') FROM pg_auth_members am
+		JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member WHERE m.rolname = $1`, engine.ReaderRole).Scan(&scanIn); err != nil {
+		t.Fatal(err)
+	}
+	if len(scanIn) != 1 || scanIn[0] != "pg_read_all_data" {
+		t.Errorf("scan role is a member of %v; want only pg_read_all_data", scanIn)
+	}
 	if len(members) > 0 {
 		t.Errorf("predefined-role memberships left: %s", strings.Join(members, ", "))
 	}
@@ -193,6 +213,7 @@ func TestSessionsIgnoreBranchOwnerSettings(t *testing.T) {
 		{"mallory_old", "old-pw", false},
 		{inst.Superuser, "", false},
 		{engine.ReaderRole, rpw, false},
+		{engine.ReaderRole, "scan-pw", false},
 	} {
 		tc, err := pgx.Connect(ctx, "host=127.0.0.1 port="+strconv.Itoa(inst.Port)+" dbname=postgres sslmode=disable user="+l.user+" password='"+l.pw+"'")
 		if err == nil {

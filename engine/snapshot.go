@@ -124,7 +124,9 @@ func (e *Engine) copyVolume(ctx context.Context, src, id, op string, fn func(ctx
 	if !running || e.atomic() {
 		return fn(ctx, src, id)
 	}
-	conn, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, "postgres"))
+	// template1 is the one database no branch owner owns, whatever the
+	// twin's database is called (it may be "postgres", hers then).
+	conn, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, "template1"))
 	if err != nil {
 		return fmt.Errorf("connect to running %s for a backup: %w", src, err)
 	}

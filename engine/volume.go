@@ -315,10 +315,13 @@ func defaultLocale() string {
 	return "C"
 }
 
-func (e *Engine) majorAtLeast(n int) bool {
+func (e *Engine) majorAtLeast(n int) bool { return e.major() >= n }
+
+// major is the PostgreSQL major version of the binaries, 0 if unknown.
+func (e *Engine) major() int {
 	var v int
 	fmt.Sscan(e.bin.version, &v)
-	return v >= n
+	return v
 }
 
 // childEnv is the whole environment of initdb and postgres: nothing of the

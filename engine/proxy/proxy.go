@@ -35,6 +35,10 @@ type Options struct {
 	Logger  zerolog.Logger
 	// RefuseUser is the instance's superuser role: logins as it are refused.
 	RefuseUser string
+	// RefuseAlso are more roles the daemon keeps for itself (the scan
+	// role), refused the same way: only the daemon logs in as them, never
+	// over a branch URL.
+	RefuseAlso []string
 	// OnActivity is called, synchronously and so it must be quick, whenever
 	// a client connection begins or ends.
 	OnActivity func()
@@ -49,6 +53,23 @@ type Options struct {
 	// CloseSessionsOnStop makes Stop close open client connections and wait
 	// for them; otherwise they run on until either side ends them.
 	CloseSessionsOnStop bool
+	// Bypass, if set, is a kernel path that takes new connections past the
+	// proxy, straight to the running instance. Its clients count as active,
+	// and SuspendIdle closes it before it stops the instance.
+	Bypass Bypass
+}
+
+// Bypass is a kernel redirect of the proxy's address to the running
+// instance (engine.Redirect, for one port).
+type Bypass interface {
+	// Conns counts the clients connected through the bypass, including
+	// those still in their TCP handshake. Unless fresh, a count a few tens
+	// of milliseconds old will do.
+	Conns(fresh bool) int
+	// Off sends new connections to the proxy again.
+	Off() error
+	// On sends new connections past the proxy again.
+	On() error
 }
 
 // Proxy is one listener relaying PostgreSQL clients to one instance.
@@ -209,8 +230,19 @@ func (p *Proxy) SetBackend(b Backend) {
 }
 
 // Active is the number of open client connections, including those waiting
-// for the instance to start.
-func (p *Proxy) Active() int { return int(p.active.Load()) }
+// for the instance to start and those that went through the Bypass.
+func (p *Proxy) Active() int {
+	n := int(p.active.Load())
+	if p.opts.Bypass != nil {
+		if d := p.opts.Bypass.Conns(false); d > 0 {
+			// Bypassed clients are seen only when counted: idleness starts
+			// from the last count that saw one.
+			p.lastActive.Store(time.Now().UnixNano())
+			n += d
+		}
+	}
+	return n
+}
 
 // LastActive is when a client connection last began or ended (or when the
 // proxy started, if none has).
@@ -227,6 +259,17 @@ func (p *Proxy) SuspendIdle(idle time.Duration, stop func() error) (bool, error)
 	defer p.gate.Unlock()
 	if p.Active() > 0 || time.Since(p.LastActive()) < idle {
 		return false, nil
+	}
+	if b := p.opts.Bypass; b != nil {
+		// New connections must come here before the instance stops; one
+		// that went past just before that keeps the instance running.
+		if err := b.Off(); err != nil {
+			return false, err
+		}
+		if b.Conns(true) > 0 {
+			p.lastActive.Store(time.Now().UnixNano())
+			return false, b.On()
+		}
 	}
 	return true, stop()
 }

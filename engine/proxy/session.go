@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"time"
 )
 
@@ -35,11 +36,15 @@ func (p *Proxy) serve(s *session) {
 	}
 	c.SetDeadline(time.Time{})
 
-	if p.opts.RefuseUser != "" && params["user"] == p.opts.RefuseUser {
-		log.Info().Msg("refused a superuser login")
+	if u := params["user"]; u != "" && (u == p.opts.RefuseUser || slices.Contains(p.opts.RefuseAlso, u)) {
+		log.Info().Msg("refused a login as one of the daemon's own roles")
 		p.stats.refused.Add(1)
+		what := "the superuser"
+		if u != p.opts.RefuseUser {
+			what = "pgtwin's own"
+		}
 		p.refuse(c, stateInvalidAuth, fmt.Sprintf(
-			"role %q is the superuser, which cannot connect through pgtwin; use the branch's own role", params["user"]))
+			"role %q is %s, which cannot connect through pgtwin; use the branch's own role", u, what))
 		return
 	}
 
