@@ -265,7 +265,8 @@ func (t *Twin) children(name string) []string {
 	return kids
 }
 
-// UpdateBranch protects or unprotects a branch and sets or clears its TTL.
+// UpdateBranch protects or unprotects a branch, sets or clears its TTL,
+// and renames it.
 func (t *Twin) UpdateBranch(ctx context.Context, c Caller, name string, req api.UpdateBranchRequest) (api.Branch, error) {
 	var exp *time.Time
 	clearTTL := false
@@ -288,7 +289,7 @@ func (t *Twin) UpdateBranch(ctx context.Context, c Caller, name string, req api.
 		t.mu.Unlock()
 		return api.Branch{}, notFound(name)
 	}
-	err := t.updateBranch(rec, func(r *branchRecord) {
+	apply := func(r *branchRecord) {
 		if req.Protected != nil {
 			r.Protected = *req.Protected
 		}
@@ -297,7 +298,13 @@ func (t *Twin) UpdateBranch(ctx context.Context, c Caller, name string, req api.
 		} else if exp != nil {
 			r.ExpiresAt = exp
 		}
-	})
+	}
+	var err error
+	if req.Name != nil && *req.Name != name {
+		err = t.renameLocked(rec, *req.Name, apply)
+	} else {
+		err = t.updateBranch(rec, apply)
+	}
 	t.mu.Unlock()
 	if err != nil {
 		return api.Branch{}, err

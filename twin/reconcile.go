@@ -36,7 +36,11 @@ func (t *Twin) reconcile(ctx context.Context) error {
 	for _, b := range branches {
 		t.branches[b.Name] = &b
 	}
+	err = t.finishRenames()
 	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
 
 	// Snapshots half taken or half removed: their volumes go. Branches that
 	// were being made from them are handled below.

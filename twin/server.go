@@ -167,6 +167,13 @@ func (t *Twin) Handler() http.Handler {
 		if err := decode(r, &req); err != nil {
 			return nil, 0, err
 		}
+		if req.IfNotExists {
+			b, existed, err := t.EnsureBranch(r.Context(), c, req)
+			if existed {
+				return b, http.StatusOK, err
+			}
+			return b, http.StatusCreated, err
+		}
 		b, err := t.CreateBranch(r.Context(), c, req)
 		return b, http.StatusCreated, err
 	})

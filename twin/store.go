@@ -65,6 +65,9 @@ type branchRecord struct {
 	// ReadOnly is set while the branch is over branches.max_changed_bytes
 	// (diskcap.go).
 	ReadOnly *readOnlyMark `json:"read_only,omitempty"`
+	// RenamedFrom is the old name while a rename's other records (children,
+	// snapshots) are being pointed at the new one (rename.go).
+	RenamedFrom string `json:"renamed_from,omitempty"`
 }
 
 // store writes records with write, fsync, rename, fsync dir: after a crash a

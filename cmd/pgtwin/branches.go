@@ -13,7 +13,7 @@ func (a *app) branchesCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "branches",
 		Aliases: []string{"branch"},
-		Short:   "Create, list, reset and delete branches",
+		Short:   "Create, list, reset, diff, rename and delete branches",
 		Args:    noSubcommand,
 		RunE:    helpOnly,
 	}
@@ -23,6 +23,9 @@ func (a *app) branchesCmd() *cobra.Command {
 		a.branchesGetCmd(),
 		a.branchesResetCmd(),
 		a.branchesDeleteCmd(),
+		a.branchesSetTTLCmd(),
+		a.branchesRenameCmd(),
+		a.branchesDiffCmd(),
 		a.branchesProtectCmd("protect", true),
 		a.branchesProtectCmd("unprotect", false),
 	)
@@ -32,24 +35,40 @@ func (a *app) branchesCmd() *cobra.Command {
 
 func (a *app) branchesCreateCmd() *cobra.Command {
 	var req api.CreateBranchRequest
+	var ifNotExists bool
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a branch; returns when it accepts connections",
 		Example: `  pgtwin branches create dev/alice
   pgtwin branches create preview/pr-42 --ttl 3d
   pgtwin branches create dev/alice-exp --parent dev/alice
-  pgtwin branches create yesterday --at 24h -o env >> .env`,
+  pgtwin branches create yesterday --at 24h -o env >> .env
+  pgtwin branches create preview/pr-42 --if-not-exists -o env >> "$GITHUB_ENV"`,
 		Args: exactArgs("NAME"),
-		RunE: a.runBranch(func(c *api.Client, ctx context.Context, name string) (*api.Branch, error) {
-			req.Name = name
-			return c.CreateBranch(ctx, req)
-		}),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			req.Name = args[0]
+			var b *api.Branch
+			if ifNotExists {
+				b, err = a.createIfNotExists(cmd, c, req)
+			} else {
+				b, err = c.CreateBranch(cmd.Context(), req)
+			}
+			if err != nil {
+				return err
+			}
+			return a.printBranch(b)
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.Parent, "parent", "", "main (default), a branch name, or a snapshot id")
 	f.StringVar(&req.At, "at", "", "branch from the newest snapshot not newer than this time (RFC 3339, or relative like 2h)")
 	f.StringVar(&req.TTL, "ttl", "", "delete the branch after this long (e.g. 30m, 8h, 7d; default branches.default_ttl)")
 	f.BoolVar(&req.Protect, "protect", false, "refuse reset and delete until unprotected")
+	f.BoolVar(&ifNotExists, "if-not-exists", false, "if you already have a branch of this name, print it unchanged (other flags ignored) and exit 0")
 	cmd.RegisterFlagCompletionFunc("parent", a.completeBranches)
 	return cmd
 }

@@ -47,6 +47,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err == nil {
 		return nil
 	}
+	var se *silentError
+	if errors.As(err, &se) {
+		return err
+	}
 	var ue *usageError
 	if !a.started && !errors.As(err, &ue) {
 		err = &usageError{msg: err.Error()}

@@ -200,11 +200,17 @@ func branchPath(name string) string {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	_, err := c.doCode(ctx, method, path, in, out)
+	return err
+}
+
+// doCode is do that also returns the 2xx status code answered.
+func (c *Client) doCode(ctx context.Context, method, path string, in, out any) (int, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+			return 0, fmt.Errorf("encode request: %w", err)
 		}
 		body = bytes.NewReader(b)
 	}
@@ -212,7 +218,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	// the path (RawPath), so %2F reaches the server intact.
 	req, err := http.NewRequestWithContext(ctx, method, "http://pgtwin"+path, body)
 	if err != nil {
-		return fmt.Errorf("build request %s %s: %w", method, path, err)
+		return 0, fmt.Errorf("build request %s %s: %w", method, path, err)
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -222,18 +228,18 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return 0, ctx.Err()
 		}
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return &UnreachableError{Socket: c.socket, Err: op.Err}
+			return 0, &UnreachableError{Socket: c.socket, Err: op.Err}
 		}
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return 0, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("read answer to %s %s: %w", method, path, err)
+		return 0, fmt.Errorf("read answer to %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		se := &StatusError{Code: resp.StatusCode}
@@ -243,13 +249,13 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		} else {
 			se.Message = strings.TrimSpace(string(data))
 		}
-		return se
+		return resp.StatusCode, se
 	}
 	if out == nil || len(bytes.TrimSpace(data)) == 0 || resp.StatusCode == http.StatusNoContent {
-		return nil
+		return resp.StatusCode, nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("decode answer to %s %s: %w", method, path, err)
+		return resp.StatusCode, fmt.Errorf("decode answer to %s %s: %w", method, path, err)
 	}
-	return nil
+	return resp.StatusCode, nil
 }

@@ -47,12 +47,16 @@ type CreateBranchRequest struct {
 	At      string `json:"at,omitempty"`      // RFC 3339 or relative ("2h")
 	TTL     string `json:"ttl,omitempty"`     // Go duration or "7d"; empty: branches.default_ttl
 	Protect bool   `json:"protect,omitempty"` // refuse reset and delete until unprotected
+	// IfNotExists answers with the caller's branch of that name, unchanged
+	// (200 instead of 201), when there is one.
+	IfNotExists bool `json:"if_not_exists,omitempty"`
 }
 
 // UpdateBranchRequest is the body of PATCH /v1/branches/{name}.
 type UpdateBranchRequest struct {
 	Protected *bool   `json:"protected,omitempty"`
-	TTL       *string `json:"ttl,omitempty"` // "0" clears the expiry
+	TTL       *string `json:"ttl,omitempty"`  // "0" clears the expiry
+	Name      *string `json:"name,omitempty"` // rename; same URL after
 }
 
 // CreateSnapshotRequest is the body of POST /v1/snapshots.
