@@ -21,6 +21,9 @@ type tableContext struct {
 	related bool
 	// entity: the rows are things: products, companies, warehouses.
 	entity bool
+	// thingRelated: the rows belong to things only (every FK references a
+	// table of things): product_images, a pet's visits.
+	thingRelated bool
 	// test: the schema or table says test, seed, fixture or demo data.
 	test bool
 	why  string
@@ -52,6 +55,13 @@ func catalogContexts(cat *Catalog) map[string]*tableContext {
 		if x.person || x.related {
 			continue
 		}
+		things := len(t.ForeignKeys) > 0
+		for _, fk := range t.ForeignKeys {
+			if ref := out[fk.RefSchema+"."+fk.RefTable]; ref == nil || !ref.entity || ref.person {
+				things = false
+			}
+		}
+		x.thingRelated = things && !x.entity
 		for _, fk := range t.ForeignKeys {
 			ref := out[fk.RefSchema+"."+fk.RefTable]
 			if ref == nil {
@@ -65,7 +75,7 @@ func catalogContexts(cat *Catalog) map[string]*tableContext {
 				}
 			}
 			if ref != nil && ref.person {
-				x.related = true
+				x.related, x.thingRelated = true, false
 				x.why = "table " + t.Name + " references " + ref.t.Name + " (FK " + fk.Name + "), which holds people"
 				break
 			}

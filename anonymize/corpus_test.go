@@ -351,7 +351,7 @@ func TestPIIDetectionCorpus(t *testing.T) {
 	fits := map[string][]string{KindEmail: {"email"}, KindPhone: {"phone", "number"}, KindName: {"name", "json"}, KindUsername: {"hash"},
 		KindAddress: {"address", "json"}, KindIP: {"ip"}, KindMAC: {"hash", "null"}, KindDeviceID: {"uuid", "hash"}, KindCard: {"hash"},
 		KindIBAN: {"hash"}, KindNationalID: {"hash"}, KindBirthDate: {"date", "number", "null"}, KindFreeText: {"null", "json"},
-		KindSecret: {"hash", "uuid", "null", "json"}, KindLocation: {"number", "null"}, KindVehicle: {"hash"}, KindDocument: {"null"}}
+		KindSecret: {"hash", "uuid", "null", "json"}, KindLocation: {"number", "null", "json"}, KindVehicle: {"hash"}, KindDocument: {"null"}}
 	for _, tp := range masked.Tables {
 		for _, cp := range tp.Columns {
 			if cp.Source != SourcePolicy {

@@ -580,9 +580,9 @@ func byteaKind(v []byte) string {
 	switch {
 	case has(0, "\x89PNG\r\n\x1a\n"), has(0, "\xff\xd8\xff"), has(0, "GIF87a"), has(0, "GIF89a"), has(0, "BM") && len(b) > 14,
 		has(0, "II*\x00"), has(0, "MM\x00*"), has(0, "RIFF") && has(8, "WEBP"), has(4, "ftypheic"), has(4, "ftypheix"),
-		has(4, "ftypmif1"), has(4, "ftypavif"):
+		has(4, "ftypmif1"), has(4, "ftypavif"), has(128, "DICM"):
 		return "image"
-	case has(0, "%PDF-"), has(0, "PK\x03\x04"), has(0, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), has(0, `{\rtf`), has(128, "DICM"):
+	case has(0, "%PDF-"), has(0, "PK\x03\x04"), has(0, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), has(0, `{\rtf`):
 		return "document"
 	}
 	return ""

@@ -37,7 +37,7 @@ func nameHint(x *tableContext, w words, c *Column) hint {
 	head := w.last()
 	qualified := w.has(cPerson, cQualPers)
 	h := hint{personQualified: qualified, personNamed: w.has(cPerson), numberish: w.has(cNumber, cNumberID, cCode, cID) || w.hasWord("ref", "reference", "sku", "invoice", "order", "tracking")}
-	h.thing = x.entity && !x.person || w.has(cEntity)
+	h.thing = (x.entity || x.thingRelated) && !x.person || w.has(cEntity)
 	strongH := func(kind, why string) hint {
 		h.kind, h.why = kind, why
 		return h
@@ -49,6 +49,9 @@ func nameHint(x *tableContext, w words, c *Column) hint {
 	personal, ctxWhy := x.personal()
 	if qualified {
 		personal, ctxWhy = true, "a person's ("+c.Name+")"
+	}
+	if w.hasWord("linkedin", "twitter", "instagram", "facebook", "tiktok", "mastodon", "github", "xing", "snapchat") && !w.has(cSecret, cPassword, cKey, cID) {
+		return strongH(KindUsername, "name looks like a social network profile")
 	}
 	if head == cNotPII && !w.has(cNatID) {
 		h.notPII = "name says " + c.Name
@@ -68,6 +71,9 @@ func nameHint(x *tableContext, w words, c *Column) hint {
 		return strongH(KindIP, "name looks like an IP address")
 	case w.has(cMAC):
 		return strongH(KindMAC, "name looks like a MAC address")
+	case w.has(cBirth) && h.thing && !qualified:
+		h.notPII = "birth date of a thing, not a person (" + x.t.Name + ")"
+		return h
 	case w.has(cBirth):
 		return strongH(KindBirthDate, "name looks like a date of birth")
 	case len(w.raw) == 1 && w.raw[0] == "id" && x.w.last() == cSecret && (c.Base == "uuid" || textual(c.Base)):
@@ -125,8 +131,10 @@ func nameHint(x *tableContext, w words, c *Column) hint {
 			return h
 		case w.has(cFirst, cLast, cMiddle, cFull, cPerson, cQualPers):
 			return strongH(KindName, "name looks like a person's name")
-		case len(w.raw) == 1 && personal:
-			return strongH(KindName, "name column of a person table ("+ctxWhy+")")
+		case len(w.raw) == 1 && x.person:
+			// Only where the rows are people: the name of a user's
+			// project, or of a customer's pet, is not theirs.
+			return strongH(KindName, "name column of a person table ("+x.why+")")
 		case len(w.raw) == 1 && x.entity:
 			h.notPII = "name of a " + strings.TrimSuffix(x.t.Name, "s")
 			return h
@@ -141,6 +149,10 @@ func nameHint(x *tableContext, w words, c *Column) hint {
 		return strongH(KindFreeText, "free-text column")
 	case cText:
 		return weakH(KindFreeText, "text column")
+	}
+	if w.hasWord("health", "medical", "clinical") && (head == cMedical || strings.HasPrefix(head, "=")) && textual(c.Base) && !strings.HasPrefix(c.Base, "_") {
+		// health_declaration, medical_conditions: special-category data.
+		return strongH(KindFreeText, "health information")
 	}
 	// Address parts.
 	street := w.has(cStreet, cAddress) || head == cAddrLine

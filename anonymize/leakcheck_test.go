@@ -42,6 +42,8 @@ func TestMaskedOutputRaisesNoLeakAlarm(t *testing.T) {
 		{rule: rule("uuid"), ct: text, inputs: cards},
 		{rule: rule("partial"), ct: text, inputs: cards},
 	}
+	// And every transformer with the inputs of the fixed-point test.
+	cases = append(cases, fixedPointCases()...)
 	check := NewChecker(LeakDetectors(), nil)
 	for _, tc := range cases {
 		alarms := 0

@@ -148,7 +148,8 @@ func init() {
 	lex(cPassword, "password", "passwd", "pwd", "pass", "passphrase", "pin", "wachtwoord", "passwort", "kennwort", "contrasena", "senha",
 		"motdepasse", "pw", "pword")
 	lex(cSecret, "secret", "secrets", "token", "tokens", "otp", "totp", "hotp", "mfa", "2fa", "twofa", "recovery", "bearer", "jwt",
-		"session", "cookie", "credential", "credentials", "apikey", "privatekey", "nonce", "passcode", "webhooksecret", "oauth")
+		"session", "cookie", "credential", "credentials", "apikey", "privatekey", "nonce", "passcode", "webhooksecret", "oauth",
+		"rfid", "nfc")
 	lex(cKey, "key", "keys", "qr", "qrcode", "barcode")
 	lex(cKeyQual, "api", "private", "access", "signing", "encryption", "master", "auth", "client", "refresh", "reset", "verification",
 		"activation", "magic", "invite", "confirmation", "unlock", "ssh", "pgp", "gpg", "hmac", "aws", "stripe", "push")
@@ -168,7 +169,7 @@ func init() {
 	lex(cText, "description", "body", "content", "text", "subject", "summary", "details", "detail", "message", "messages", "msg",
 		"reason", "review", "reply", "response", "answer", "caption", "post", "chat", "descripcion", "beschreibung", "omschrijving",
 		"descricao", "mensaje", "mensagem", "bericht", "nachricht", "story", "instructions", "inhalt", "motivo", "motif", "grund", "reden")
-	lex(cNumber, "number", "nummer", "numero", "num", "nr", "no", "nro", "numer")
+	lex(cNumber, "number", "nummer", "numero", "num", "nr", "no", "nro", "numer", "serial", "sn")
 	lex(cCode, "code", "codigo", "code_postal")
 	lex(cID, "id", "ids", "uuid", "guid", "pk", "fk", "ref", "identifier")
 	lex(cQualPers, "billing", "shipping", "ship", "home", "mailing", "delivery", "residential", "personal", "private_addr", "invoice",
@@ -183,7 +184,8 @@ func init() {
 		"room", "rooms", "route", "routes", "fleet", "carrier", "carriers", "firm", "employer", "hospital", "clinic", "school", "university",
 		"bank_branch", "agency", "restaurant", "partner_company", "firma", "empresa", "bedrijf", "unternehmen", "entreprise", "societe",
 		"lager", "filiale", "produkt", "producto", "produto", "geo_ref", "region_ref", "tenant_org", "workspace", "workspaces",
-		"integration", "integrations", "webhook", "app", "apps", "repository", "repo", "service", "services", "ward_ref", "insurer", "lab")
+		"integration", "integrations", "webhook", "app", "apps", "repository", "repo", "service", "services", "insurer", "lab",
+		"pet", "pets", "animal", "animals", "dog", "dogs", "cat", "cats", "horse", "horses", "livestock", "herd", "tier", "tiere")
 	lex(cTest, "test", "tests", "seed", "seeds", "fixture", "fixtures", "demo", "sample", "samples", "dummy", "mock", "fake", "qa", "sandbox")
 	lex(cNotPII, "checksum", "etag", "sha", "sha1", "sha256", "md5", "crc", "crc32", "slug", "commit", "revision", "version", "mime",
 		"mimetype", "sku", "isbn", "ean", "upc", "gtin", "color", "colour", "currency", "locale", "timezone", "tz", "lang", "status",
