@@ -107,11 +107,11 @@ BEGIN
            FROM pg_catalog.pg_auth_members am
            JOIN pg_catalog.pg_authid g ON g.oid OPERATOR(pg_catalog.=) am.roleid
            JOIN pg_catalog.pg_authid m ON m.oid OPERATOR(pg_catalog.=) am.member
-           WHERE g.oid OPERATOR(pg_catalog.<) ` + fmt.Sprint(firstNormalOID) + ` AND m.oid OPERATOR(pg_catalog.<>) 10 LOOP
+           WHERE g.oid OPERATOR(pg_catalog.<) ` + fmt.Sprint(firstNormalOID) + `
+             AND m.oid OPERATOR(pg_catalog.>=) ` + fmt.Sprint(firstNormalOID) + `
+             AND NOT (m.rolname OPERATOR(pg_catalog.=) ` + lit(ReaderRole) + ` AND g.rolname OPERATOR(pg_catalog.=) 'pg_read_all_data') LOOP
     EXECUTE pg_catalog.format('REVOKE %I FROM %I CASCADE', r.grp, r.mem);
-    IF r.mem OPERATOR(pg_catalog.<>) ` + lit(ReaderRole) + ` OR r.grp OPERATOR(pg_catalog.<>) 'pg_read_all_data' THEN
-      RAISE NOTICE 'pgtwin disarmed role % (member of %)', r.mem, r.grp;
-    END IF;
+    RAISE NOTICE 'pgtwin disarmed role % (member of %)', r.mem, r.grp;
   END LOOP;
 END
 $pgtwin$`

@@ -177,7 +177,7 @@ func TestSessionsIgnoreBranchOwnerSettings(t *testing.T) {
 	var members []string
 	mrows, err := c.Query(ctx, `SELECT m.rolname || ' in ' || g.rolname FROM pg_auth_members am
 		JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member
-		WHERE g.oid < 16384 AND m.rolname <> $1`, engine.ReaderRole)
+		WHERE g.oid < 16384 AND m.oid >= 16384 AND m.rolname <> $1`, engine.ReaderRole)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,6 +187,11 @@ func TestSessionsIgnoreBranchOwnerSettings(t *testing.T) {
 			t.Fatal(err)
 		}
 		members = append(members, s)
+	}
+	var builtin int
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_auth_members am JOIN pg_roles m ON m.oid = am.member
+		WHERE m.rolname = 'pg_monitor'`).Scan(&builtin); err != nil || builtin == 0 {
+		t.Errorf("pg_monitor lost its built-in memberships (%d, %v): role setup must leave predefined roles alone", builtin, err)
 	}
 	var scanIn []string
 	if err := c.QueryRow(ctx, `SELECT coalesce(array_agg(g.rolname::text), '{}') FROM pg_auth_members am
