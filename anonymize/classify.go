@@ -143,7 +143,9 @@ func decide(x *tableContext, h hint, vs *valueStats, d *detection, sampled bool)
 		}
 		d.reasons = append(d.reasons, h.why)
 		for _, e := range vs.evidence() {
-			d.reasons = append(d.reasons, e.why)
+			if e.kind == d.kind || e.kind == h.kind {
+				d.reasons = append(d.reasons, e.why)
+			}
 		}
 		return d
 	case len(strong) > 0:

@@ -48,7 +48,13 @@ func nameHint(x *tableContext, w words, c *Column) hint {
 	}
 	personal, ctxWhy := x.personal()
 	if qualified {
-		personal, ctxWhy = true, "a person's ("+c.Name+")"
+		var q []string
+		for i, con := range w.cons {
+			if con == cPerson || con == cQualPers {
+				q = append(q, w.raw[i])
+			}
+		}
+		personal, ctxWhy = true, strings.Join(q, " ")
 	}
 	if w.hasWord("linkedin", "twitter", "instagram", "facebook", "tiktok", "mastodon", "github", "xing", "snapchat") && !w.has(cSecret, cPassword, cKey, cID) {
 		return strongH(KindUsername, "name looks like a social network profile")
@@ -188,6 +194,8 @@ func nameHint(x *tableContext, w words, c *Column) hint {
 			// are places.
 			h = weakH(KindAddress, part+" of a person's address ("+ctxWhy+")")
 			return h
+		case personal && part == "postal address":
+			return strongH(KindAddress, "a person's street address ("+ctxWhy+")")
 		case personal:
 			return strongH(KindAddress, part+" of a person's address ("+ctxWhy+")")
 		case street && !x.entity:
