@@ -141,9 +141,9 @@ func TestNoFixedPoints(t *testing.T) {
 			}
 		}
 		failures := 0
-		for _, key := range keys {
+		for k, key := range keys {
 			tr := mustT(t, tc.rule, key, tc.ct)
-			for _, in := range inputs {
+			for _, in := range strided(k, inputs) {
 				out := apply(t, tr, in)
 				fixed := sameValue([]byte(out), []byte(in))
 				if strings.HasPrefix(tc.ct.Base, "_") {
@@ -243,4 +243,18 @@ func TestDerangementsArePermutations(t *testing.T) {
 		}
 		seen[y] = true
 	}
+}
+
+// strided: the first keys get every input, later ones a tenth of them
+// (a different tenth for each key), so each input still meets ~20 keys at
+// the default 200 and the test stays quick.
+func strided(k int, in []string) []string {
+	if k < 4 || len(in) <= 40 {
+		return in
+	}
+	var out []string
+	for i := k % 10; i < len(in); i += 10 {
+		out = append(out, in[i])
+	}
+	return out
 }
