@@ -215,8 +215,8 @@ func decide(x *tableContext, h hint, vs *valueStats, d *detection, sampled bool)
 	for _, e := range ev {
 		switch e.kind {
 		case KindPhone:
-			if h.numberish {
-				continue // "invoice_number" of digits and dashes
+			if h.numberish && vs.phonePlus*2 < vs.n {
+				continue // "invoice_number" of digits and dashes; +44... is a phone
 			}
 		case KindDocument:
 			if h.thing {

@@ -49,6 +49,15 @@ func catalogContexts(cat *Catalog) map[string]*tableContext {
 		t := &cat.Tables[i]
 		out[t.QualifiedName()] = newTableContext(t)
 	}
+	// Two passes: a row of a table that references a customer's order
+	// belongs to the customer too.
+	for pass := 0; pass < 2; pass++ {
+		relate(cat, out)
+	}
+	return out
+}
+
+func relate(cat *Catalog, out map[string]*tableContext) {
 	for i := range cat.Tables {
 		t := &cat.Tables[i]
 		x := out[t.QualifiedName()]
@@ -79,9 +88,13 @@ func catalogContexts(cat *Catalog) map[string]*tableContext {
 				x.why = "table " + t.Name + " references " + ref.t.Name + " (FK " + fk.Name + "), which holds people"
 				break
 			}
+			if ref != nil && ref.related && !ref.entity && !x.entity {
+				x.related, x.thingRelated = true, false
+				x.why = "table " + t.Name + " references " + ref.t.Name + " (FK " + fk.Name + "), whose rows belong to people"
+				break
+			}
 		}
 	}
-	return out
 }
 
 func newTableContext(t *Table) *tableContext {
@@ -118,7 +131,9 @@ func newTableContext(t *Table) *tableContext {
 			n++
 		case w.last() == cPerson && !w.has(cID):
 			n++
-		case w.has(cPerson) && (w.last() == cName || w.last() == cEmail || w.last() == cPhone || w.last() == cAddress):
+		case w.has(cPerson) && (w.last() == cName || w.last() == cEmail || w.last() == cPhone || w.last() == cAddress),
+			w.last() == cEmail || w.last() == cPhone:
+			// an email or phone column: the rows concern someone reachable
 			q = t.Columns[i].Name
 		}
 		if w.has(cPerson) && w.last() == cID && !w.hasWord("parent", "child") {

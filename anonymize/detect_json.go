@@ -28,7 +28,7 @@ func detectJSON(x *tableContext, c *Column, h hint, d *detection) *detection {
 	d.jsonPaths = map[string]string{}
 	for _, p := range sortedKeys(leaves) {
 		l := leaves[p]
-		lc := &Column{Name: strings.Join(l.keys.raw, "_"), Base: "text", Type: "text", Samples: l.values}
+		lc := &Column{Name: strings.Join(l.keys.raw, "_"), Base: "text", Type: "json leaf", Samples: l.values}
 		lh := nameHint(x, l.keys, lc)
 		if len(l.keys.raw) == 0 {
 			lh = hint{}

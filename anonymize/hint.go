@@ -94,7 +94,7 @@ func nameHint(x *tableContext, w words, c *Column) hint {
 	case w.has(cIBAN) || w.has(cBank) && (head == cNumber || head == cNumberID || head == cAccount || w.hasWord("account")) ||
 		w.hasWord("account", "acct") && (head == cNumber || head == cNumberID):
 		return strongH(KindIBAN, "name looks like a bank account")
-	case w.hasWord("imei", "idfa", "idfv", "gaid", "udid", "aaid", "adid", "deviceid") || w.has(cDevice) && (head == cID || head == cNumber || head == cNumberID || c.Base == "uuid"):
+	case w.hasWord("imei", "imsi", "iccid", "meid", "esn", "idfa", "idfv", "gaid", "udid", "aaid", "adid", "deviceid") || w.has(cDevice) && (head == cID || head == cNumber || head == cNumberID || c.Base == "uuid"):
 		return strongH(KindDeviceID, "name looks like a device identifier")
 	case w.has(cDevice) && head == cDevice:
 		// "scanner_device" = "ipad-01" names a device, "device" = a uuid
@@ -102,6 +102,13 @@ func nameHint(x *tableContext, w words, c *Column) hint {
 		return weakH(KindDeviceID, "name looks like a device")
 	case w.has(cVIN) || w.has(cPlate) && (head == cPlate || head == cNumber || head == cNumberID || w.has(cVehicle, cLicense)):
 		return strongH(KindVehicle, "name looks like a vehicle's plate or VIN")
+	case w.has(cLat, cLng, cGeo) && (personal || !sampledValuesOnly(c)):
+		if !personal {
+			// Coordinates of a car park or a cell tower are a place's.
+			h.notPII = "location of a place, not a person (" + x.t.Name + ")"
+			return h
+		}
+		return strongH(KindLocation, "location of a person ("+ctxWhy+")")
 	case w.has(cLat, cLng, cGeo):
 		return strongH(KindLocation, "name looks like a location")
 	case head == cLocation:
@@ -217,3 +224,7 @@ func idNumber(w words) bool {
 	}
 	return false
 }
+
+// sampledValuesOnly: a leaf of a JSON document (its "column" is made up):
+// context from the table does not apply to it the same way.
+func sampledValuesOnly(c *Column) bool { return c.Type == "json leaf" }

@@ -100,7 +100,7 @@ func init() {
 		"landlord", "applicant", "candidate", "student", "pupil", "teacher", "doctor", "physician", "nurse", "author", "reviewer",
 		"assignee", "requester", "reporter", "buyer", "seller", "traveler", "traveller", "attendee", "participant", "referrer",
 		"subscriber", "lead", "prospect", "insured", "policyholder", "claimant", "donor", "volunteer", "visitor", "rider", "courier",
-		"caregiver", "dependent", "dependant", "worker", "agent", "account", "profile", "players", "player", "lessee", "lessor",
+		"caregiver", "dependent", "dependant", "caller", "callee", "worker", "agent", "account", "profile", "players", "player", "lessee", "lessor",
 		"borrower", "lender", "investor", "shareholder", "director", "officer", "hire", "cosigner", "payee", "payer", "customers",
 		"users", "persons", "kunde", "kunden", "mitarbeiter", "benutzer", "ansprechpartner", "empfaenger", "fahrer", "gast", "mieter",
 		"patienten", "personal", "personne", "utilisateur", "destinataire", "titulaire", "salarie", "employe", "passager", "voyageur",
@@ -135,9 +135,9 @@ func init() {
 	lex(cAccount, "acct", "acc")
 	lex(cIP, "ip", "ipaddr", "ipv4", "ipv6", "ipaddress", "remote", "forwarded")
 	lex(cMAC, "mac", "macaddr", "macaddress", "bssid", "hwaddr")
-	lex(cDevice, "device", "idfa", "idfv", "gaid", "aaid", "advertising", "adid", "imei", "udid", "android", "fcm", "apns", "installation",
+	lex(cDevice, "imsi", "iccid", "meid", "esn", "device", "idfa", "idfv", "gaid", "aaid", "advertising", "adid", "imei", "udid", "android", "fcm", "apns", "installation",
 		"deviceid", "geraet")
-	lex(cPlate, "plate", "plates", "numberplate", "kennzeichen", "kenteken", "immatriculation", "matricula", "placa", "registration", "rego", "nummernschild")
+	lex(cPlate, "plate", "plates", "numberplate", "kennzeichen", "kenteken", "immatriculation", "matricula", "placa", "registration", "rego", "nummernschild", "vrm", "vrn")
 	lex(cVehicle, "vehicle", "car", "auto", "fahrzeug", "voertuig", "vehiculo", "veiculo")
 	lex(cVIN, "vin", "chassis", "fin")
 	lex(cLat, "lat", "latitude", "breitengrad")
@@ -146,7 +146,7 @@ func init() {
 		"geography", "trajectory", "waypoints", "gpx")
 	lex(cLocation, "location", "standort", "ubicacion", "localizacao", "locatie", "checkin", "whereabouts")
 	lex(cPassword, "password", "passwd", "pwd", "pass", "passphrase", "pin", "wachtwoord", "passwort", "kennwort", "contrasena", "senha",
-		"motdepasse", "pw", "pword")
+		"motdepasse", "pw", "pword", "puk")
 	lex(cSecret, "secret", "secrets", "token", "tokens", "otp", "totp", "hotp", "mfa", "2fa", "twofa", "recovery", "bearer", "jwt",
 		"session", "cookie", "credential", "credentials", "apikey", "privatekey", "nonce", "passcode", "webhooksecret", "oauth",
 		"rfid", "nfc")
@@ -185,7 +185,7 @@ func init() {
 		"bank_branch", "agency", "restaurant", "partner_company", "firma", "empresa", "bedrijf", "unternehmen", "entreprise", "societe",
 		"lager", "filiale", "produkt", "producto", "produto", "geo_ref", "region_ref", "tenant_org", "workspace", "workspaces",
 		"integration", "integrations", "webhook", "app", "apps", "repository", "repo", "service", "services", "insurer", "lab",
-		"pet", "pets", "animal", "animals", "dog", "dogs", "cat", "cats", "horse", "horses", "livestock", "herd", "tier", "tiere")
+		"artikel", "article", "articles", "produkte", "ware", "waren", "pet", "pets", "animal", "animals", "dog", "dogs", "cat", "cats", "horse", "horses", "livestock", "herd", "tier", "tiere")
 	lex(cTest, "test", "tests", "seed", "seeds", "fixture", "fixtures", "demo", "sample", "samples", "dummy", "mock", "fake", "qa", "sandbox")
 	lex(cNotPII, "checksum", "etag", "sha", "sha1", "sha256", "md5", "crc", "crc32", "slug", "commit", "revision", "version", "mime",
 		"mimetype", "sku", "isbn", "ean", "upc", "gtin", "color", "colour", "currency", "locale", "timezone", "tz", "lang", "status",

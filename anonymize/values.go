@@ -15,7 +15,7 @@ type valueStats struct {
 	phone, ip, mac, secret, base32    int
 	geo, imei, person, nameShaped     int
 	placeLike, test, tokens, capPairs int
-	idLike, withDigit                 int
+	idLike, withDigit, phonePlus      int
 	image, document                   int
 	// inside text
 	embedded map[string]int
@@ -90,6 +90,9 @@ func analyse(samples [][]byte, bytea bool) *valueStats {
 		case KindPhone:
 			if !isDateLike(s) {
 				vs.phone++
+				if s[0] == '+' {
+					vs.phonePlus++
+				}
 				continue
 			}
 		}
