@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sys/unix"
 )
@@ -127,8 +128,9 @@ func diskFull(err error, dir string, lowFree int64, serverLog string) error {
 		ErrNoSpace, dir, iecBytes(free), iecBytes(total), low, err)
 }
 
-// sqlstateDiskFull is PostgreSQL's disk_full error code.
-const sqlstateDiskFull = "53100"
+// sqlstateDiskFull (53100) is the one SQLSTATE the engine reads: a fill
+// that ran the pool out of space is named as such, whoever filled it.
+const sqlstateDiskFull = pgerrcode.DiskFull
 
 // isDiskFullError reports whether PostgreSQL itself said the disk is full
 // (SQLSTATE 53100, e.g. "could not extend file").

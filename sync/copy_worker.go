@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgtwin/pgtwin/internal/logkey"
 )
@@ -94,8 +93,7 @@ func (w *worker) joinSnapshot(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.Is(err, errSnapshotReleased) || errors.As(err, &pgErr) && pgErr.Code == "22023" {
+		if errors.Is(err, errSnapshotReleased) || classify(err) == errInvalidParameter {
 			return fmt.Errorf("cannot rejoin the source snapshot (the source connection that exported it is gone, or it was released); the sync must start over: %w", err)
 		}
 		return fmt.Errorf("join source snapshot: %w", redact(err))
@@ -137,7 +135,7 @@ func (w *worker) copyWithRetry(ctx context.Context, t *table, onStart func()) er
 		if err == nil {
 			finish(true)
 			log.Debug().Int64(logkey.Rows, rows).Int64(logkey.Bytes, n).
-				Str(logkey.Duration, time.Since(begin).Round(time.Millisecond).String()).Msg("table copied")
+				Dur(logkey.Duration, time.Since(begin)).Msg("table copied")
 			return nil
 		}
 		w.r.p.uncount(rows, n)
@@ -148,7 +146,7 @@ func (w *worker) copyWithRetry(ctx context.Context, t *table, onStart func()) er
 			}
 			return err
 		}
-		log.Warn().Err(err).Int("attempt", attempt).Str(logkey.Duration, wait.String()).Msg("source connection lost during copy, retrying")
+		log.Warn().Err(err).Int(logkey.Attempt, attempt).Dur(logkey.Duration, wait).Msg("source connection lost during copy, retrying")
 		w.closeSource(ctx)
 		select {
 		case <-ctx.Done():

@@ -175,7 +175,7 @@ func (d *Dumper) Run(ctx context.Context, tgt Target, p *Progress) (err error) {
 	p.setStep(StepDone)
 	st := p.Stats()
 	log.Info().Int("tables", st.TablesTotal).Int64(logkey.Rows, st.Rows).Int64(logkey.Bytes, st.Bytes).
-		Str(logkey.Duration, time.Since(start).Round(time.Millisecond).String()).Msg("dump sync finished")
+		Dur(logkey.Duration, time.Since(start)).Msg("dump sync finished")
 	return nil
 }
 

@@ -40,16 +40,18 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pgtwin/pgtwin/internal/logkey"
+	"github.com/pgtwin/pgtwin/internal/startstop"
 	"github.com/pgtwin/pgtwin/sync/pgoutput"
+	"github.com/pgtwin/pgtwin/twin/api"
 )
 
 // Follower states, as `pgtwin sync status` shows them.
 const (
-	StateInitializing = "initializing" // publication, slot and initial copy
-	StateStreaming    = "streaming"
-	StateStopped      = "stopped"
-	StateFailed       = "failed"
-	StateNeedsResync  = "needs-resync"
+	StateInitializing = api.SyncInitializing // publication, slot and initial copy
+	StateStreaming    = api.SyncStreaming
+	StateStopped      = api.SyncStopped
+	StateFailed       = api.SyncFailed
+	StateNeedsResync  = api.SyncNeedsResync
 )
 
 // ErrNeedsResync is returned (wrapped) when following cannot go on from
@@ -112,9 +114,9 @@ type Follower struct {
 	Log     zerolog.Logger
 	TempDir string // initial copy's schema archive (DDL only)
 
+	life    startstop.Base
 	mu      sync.Mutex
-	cancel  context.CancelFunc
-	done    chan struct{}
+	done    chan struct{} // closed when the worker ends
 	st      FollowerStatus
 	applied pgoutput.LSN // durable in the twin (progress table)
 	passed  pgoutput.LSN // applied, or idle-acknowledged beyond
@@ -182,7 +184,8 @@ func (f *Follower) logger() zerolog.Logger {
 
 // Start begins following in the background: it fills main first when it
 // was never filled (Rebuild), then streams. It returns at once; Status
-// tells how it goes.
+// tells how it goes. Starting while started is an error; after Stop it
+// may start again.
 func (f *Follower) Start(ctx context.Context) error {
 	f.defaults()
 	if f.Plan == nil {
@@ -191,38 +194,29 @@ func (f *Follower) Start(ctx context.Context) error {
 	if f.TargetConn == nil {
 		return errors.New("logical sync: no target connection")
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.done != nil {
-		select {
-		case <-f.done:
-		default:
-			return nil // already running
-		}
+	ctx, err := f.life.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("logical sync: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	f.cancel, f.done = cancel, make(chan struct{})
+	f.mu.Lock()
+	f.done = make(chan struct{})
 	f.pause = make(chan *pauseReq)
 	f.st = FollowerStatus{State: StateInitializing, Slot: f.Slot, StartedAt: time.Now()}
 	done := f.done
-	go func() {
+	f.mu.Unlock()
+	f.life.Go(func() {
 		defer close(done)
 		f.run(ctx)
-	}()
+	})
 	return nil
 }
 
 // Stop stops following and waits for the worker to end; the slot stays.
-// It is safe to call more than once.
+// It is safe to call more than once, and before Start.
 func (f *Follower) Stop() {
-	f.mu.Lock()
-	cancel, done := f.cancel, f.done
-	f.mu.Unlock()
-	if cancel == nil {
+	if !f.life.Stop() {
 		return
 	}
-	cancel()
-	<-done
 	f.mu.Lock()
 	if f.st.State == StateStreaming || f.st.State == StateInitializing {
 		f.st.State = StateStopped

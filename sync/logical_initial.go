@@ -94,7 +94,7 @@ func (f *Follower) Fill(ctx context.Context, tgt Target, p *Progress) (err error
 	if err != nil {
 		return fmt.Errorf("%w (the source needs a free slot: raise max_replication_slots, or drop unused slots)", redact(err))
 	}
-	log.Info().Str("slot", f.Slot).Str(logkey.LSN, slot.ConsistentPoint.String()).Msg("replication slot created")
+	log.Info().Str(logkey.Slot, f.Slot).Str(logkey.LSN, slot.ConsistentPoint.String()).Msg("replication slot created")
 	if err := f.joinSlotSnapshot(ctx, r, slot.SnapshotName); err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func (f *Follower) Fill(ctx context.Context, tgt Target, p *Progress) (err error
 	p.setStep(StepDone)
 	st := p.Stats()
 	log.Info().Int("tables", st.TablesTotal).Int64(logkey.Rows, st.Rows).Str(logkey.LSN, slot.ConsistentPoint.String()).
-		Str(logkey.Duration, time.Since(start).Round(time.Millisecond).String()).Msg("initial copy finished")
+		Dur(logkey.Duration, time.Since(start)).Msg("initial copy finished")
 	return nil
 }
 

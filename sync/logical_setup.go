@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ErrSourceNotReady is returned (wrapped) when the source lacks a setting or
@@ -142,8 +141,7 @@ func (f *Follower) dropSlotSQL(ctx context.Context, conn *pgx.Conn) error {
 	_, err := conn.Exec(ctx, `SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots
 		WHERE slot_name = $1 AND database = current_database()`, f.Slot)
 	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "55006" { // object in use
+		if classify(err) == errObjectInUse {
 			_, err = conn.Exec(ctx, `SELECT pg_catalog.pg_terminate_backend(active_pid) FROM pg_catalog.pg_replication_slots
 				WHERE slot_name = $1 AND active_pid IS NOT NULL`, f.Slot)
 			if err == nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -72,7 +71,7 @@ func (f *Follower) follow(ctx context.Context) error {
 			wait = b.Initial
 		}
 		f.setErr(err)
-		log.Warn().Err(err).Str(logkey.Duration, wait.String()).Msg("logical sync interrupted, reconnecting")
+		log.Warn().Err(err).Dur(logkey.Duration, wait).Msg("logical sync interrupted, reconnecting")
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -135,16 +134,32 @@ func (f *Follower) rebuild(ctx context.Context) error {
 // Resync starts over: stops following, drops the slot, rebuilds main
 // through Rebuild with a new initial copy, and follows again.
 func (f *Follower) Resync(ctx context.Context) error {
+	f.beginResync()
+	return f.resync(ctx)
+}
+
+// beginResync stops following and marks the resync begun, so that a status
+// read right after the request already says so.
+func (f *Follower) beginResync() {
 	f.Stop()
-	if f.Rebuild == nil {
-		return errors.New("resync: no way to rebuild main")
-	}
-	if err := f.DropSlot(ctx); err != nil {
-		return err
-	}
 	f.setState(StateInitializing, "")
-	if err := f.rebuild(ctx); err != nil {
-		f.setState(StateFailed, err.Error())
+}
+
+// resync is Resync after beginResync.
+func (f *Follower) resync(ctx context.Context) error {
+	err := errors.New("resync: no way to rebuild main")
+	if f.Rebuild != nil {
+		err = f.DropSlot(ctx)
+	}
+	if err == nil {
+		err = f.rebuild(ctx)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			f.setState(StateStopped, "")
+		} else {
+			f.setState(StateFailed, err.Error())
+		}
 		return err
 	}
 	return f.Start(ctx)
@@ -234,22 +249,20 @@ func (f *Follower) session(ctx context.Context) (err error) {
 		return slotError(f.Slot, err)
 	}
 	f.setState(StateStreaming, "")
-	s.log.Info().Str("slot", f.Slot).Str(logkey.LSN, s.durable.String()).Msg("streaming from the source")
+	s.log.Info().Str(logkey.Slot, f.Slot).Str(logkey.LSN, s.durable.String()).Msg("streaming from the source")
 	return s.loop(ctx)
 }
 
 // slotError turns a lost or missing slot into ErrNeedsResync.
 func slotError(slot string, err error) error {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		if pgErr.Code == "55006" {
-			// Still held by the walsender of a connection that just died.
-			return fmt.Errorf("replication slot %s is in use (%s): %w", slot, pgErr.Message, errRetryLater)
-		}
-		if pgErr.Code == "42704" || strings.Contains(pgErr.Message, "can no longer get changes") ||
-			strings.Contains(pgErr.Message, "has been invalidated") {
-			return fmt.Errorf("replication slot %s is missing or lost its WAL on the source (%s): %w", slot, pgErr.Message, ErrNeedsResync)
-		}
+	errors.As(err, &pgErr)
+	switch classify(err) {
+	case errObjectInUse:
+		// Still held by the walsender of a connection that just died.
+		return fmt.Errorf("replication slot %s is in use (%s): %w", slot, pgErr.Message, errRetryLater)
+	case errUndefinedObject, errSlotInvalidated:
+		return fmt.Errorf("replication slot %s is missing or lost its WAL on the source (%s): %w", slot, pgErr.Message, ErrNeedsResync)
 	}
 	return redact(err)
 }

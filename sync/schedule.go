@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pgtwin/pgtwin/internal/logkey"
+	"github.com/pgtwin/pgtwin/internal/startstop"
 )
 
 // ErrNotRunning is the result of a run requested from a scheduler that is
@@ -103,11 +104,9 @@ type Scheduler struct {
 	sched cron.Schedule
 	log   zerolog.Logger
 
+	life    startstop.Base // the timer loop and the runs
 	mu      sync.Mutex
 	ctx     context.Context // the runs'; nil until Start
-	cancel  context.CancelFunc
-	loop    chan struct{} // closed when the timer loop has exited
-	runs    sync.WaitGroup
 	cur     *Run
 	last    *Run
 	next    time.Time
@@ -131,16 +130,14 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 }
 
 // Start begins the schedule, first catching up a run missed while the
-// daemon was down. Starting twice is an error; the runs live until Stop or
-// until ctx ends.
+// daemon was down. Starting twice is an error; the runs live until Stop.
 func (s *Scheduler) Start(ctx context.Context) error {
-	s.mu.Lock()
-	if s.ctx != nil || s.stopped {
-		s.mu.Unlock()
-		return errors.New("sync scheduler: already started")
+	ctx, err := s.life.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("sync scheduler: %w", err)
 	}
-	s.ctx, s.cancel = context.WithCancel(ctx)
-	s.loop = make(chan struct{})
+	s.mu.Lock()
+	s.ctx, s.stopped = ctx, false
 	now := time.Now()
 	missed := s.sched != nil && !s.cfg.LastSuccess.IsZero() && !s.sched.Next(s.cfg.LastSuccess).After(now)
 	s.mu.Unlock()
@@ -149,7 +146,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		s.log.Info().Time("last_success", s.cfg.LastSuccess).Msg("a scheduled sync was missed while the daemon was down; running it now")
 		s.request("missed")
 	}
-	go s.timerLoop()
+	s.life.Go(s.timerLoop)
 	return nil
 }
 
@@ -158,14 +155,8 @@ func (s *Scheduler) Start(ctx context.Context) error {
 func (s *Scheduler) Stop() {
 	s.mu.Lock()
 	s.stopped = true
-	cancel, loop := s.cancel, s.loop
 	s.mu.Unlock()
-	if cancel == nil {
-		return
-	}
-	cancel()
-	<-loop
-	s.runs.Wait()
+	s.life.Stop()
 }
 
 // Request starts a sync, or joins the one running, and returns it.
@@ -184,14 +175,12 @@ func (s *Scheduler) request(trigger string) *Run {
 		return r
 	}
 	s.cur = r
-	s.runs.Add(1)
-	go s.execute(r)
+	s.life.Go(func() { s.execute(r) })
 	return r
 }
 
 func (s *Scheduler) execute(r *Run) {
-	defer s.runs.Done()
-	log := s.log.With().Str("trigger", r.Trigger).Logger()
+	log := s.log.With().Str(logkey.Trigger, r.Trigger).Logger()
 	log.Info().Msg("sync started")
 	err := s.cfg.Run(s.ctx)
 	s.mu.Lock()
@@ -201,7 +190,7 @@ func (s *Scheduler) execute(r *Run) {
 	close(r.done)
 	switch {
 	case err == nil:
-		log.Info().Str(logkey.Duration, r.finishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()).Msg("sync succeeded")
+		log.Info().Dur(logkey.Duration, r.finishedAt.Sub(r.StartedAt)).Msg("sync succeeded")
 	case errors.Is(err, context.Canceled):
 		log.Info().Msg("sync canceled")
 	default:
@@ -232,7 +221,6 @@ func (s *Scheduler) Next() time.Time {
 }
 
 func (s *Scheduler) timerLoop() {
-	defer close(s.loop)
 	if s.sched == nil {
 		<-s.ctx.Done()
 		return

@@ -16,13 +16,14 @@ import (
 	"github.com/pgtwin/pgtwin/anonymize"
 	"github.com/pgtwin/pgtwin/internal/durable"
 	"github.com/pgtwin/pgtwin/internal/logkey"
+	"github.com/pgtwin/pgtwin/twin/api"
 )
 
 // Service states, as `pgtwin sync status` shows them in dump mode.
 const (
-	ServiceIdle    = "idle"
-	ServiceRunning = "running"
-	ServiceFailed  = "failed"
+	ServiceIdle    = api.SyncIdle
+	ServiceRunning = api.SyncRunning
+	ServiceFailed  = api.SyncFailed
 )
 
 // StepStarting is a running sync's step before the dump begins: the new,

@@ -57,7 +57,7 @@ func (b Backoff) retry(ctx context.Context, log zerolog.Logger, what string, fn 
 		if attempt >= b.Attempts {
 			return fmt.Errorf("%w after %d attempts: %w", ErrSourceUnreachable, attempt, err)
 		}
-		log.Warn().Err(err).Int("attempt", attempt).Str(logkey.Duration, wait.String()).Msg(what + " failed, retrying")
+		log.Warn().Err(err).Int(logkey.Attempt, attempt).Dur(logkey.Duration, wait).Msg(what + " failed, retrying")
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -80,17 +80,8 @@ func retriable(err error) bool {
 	if errors.As(err, &te) {
 		return te.connectionFault()
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case len(pgErr.Code) == 5 && pgErr.Code[:2] == "08": // connection exception
-			return true
-		case pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03": // shutdown, crash, starting up
-			return true
-		case pgErr.Code == "53300": // too many connections
-			return true
-		}
-		return false
+	if kind := classify(err); kind != nil {
+		return kind == errServerGone
 	}
 	var connErr *pgconn.ConnectError
 	if errors.As(err, &connErr) {

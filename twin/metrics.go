@@ -16,13 +16,12 @@ import (
 )
 
 // SyncMetrics is how the sync reports what the metrics cannot read from
-// Syncer.Status at scrape time. Twin.SyncMetrics returns one.
+// Syncer.Status at scrape time. Twin.SyncMetrics returns one. The lag is
+// not among it: it is read from Syncer.Status at each scrape.
 type SyncMetrics interface {
 	// SyncFinished records one finished sync run (dump) or snapshot
 	// (logical), and whether it failed.
 	SyncFinished(d time.Duration, err error)
-	// SetLag is the logical stream's lag behind the source.
-	SetLag(bytes int64, seconds float64)
 }
 
 // metrics are the daemon's Prometheus series. They are kept whether or not
@@ -34,8 +33,6 @@ type metrics struct {
 	wake        prometheus.Histogram
 	wakeErrors  prometheus.Counter
 	syncSeconds *prometheus.HistogramVec
-	lagBytes    prometheus.Gauge
-	lagSeconds  prometheus.Gauge
 }
 
 var durationBuckets = []float64{.025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
@@ -53,12 +50,8 @@ func newMetrics(t *Twin) *metrics {
 			Help: "Starts of a branch instance that failed."}),
 		syncSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pgtwin_sync_duration_seconds",
 			Help: "Duration of sync runs.", Buckets: []float64{1, 5, 15, 60, 300, 900, 3600, 4 * 3600}}, []string{"result"}),
-		lagBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pgtwin_sync_lag_bytes",
-			Help: "Logical mode: bytes of source WAL not yet applied to main."}),
-		lagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "pgtwin_sync_lag_seconds",
-			Help: "Logical mode: seconds main is behind the source."}),
 	}
-	m.reg.MustRegister(m.create, m.reset, m.wake, m.wakeErrors, m.syncSeconds, m.lagBytes, m.lagSeconds,
+	m.reg.MustRegister(m.create, m.reset, m.wake, m.wakeErrors, m.syncSeconds,
 		&fleetCollector{t: t}, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -77,13 +70,7 @@ func (m *metrics) SyncFinished(d time.Duration, err error) {
 	m.syncSeconds.WithLabelValues(result).Observe(d.Seconds())
 }
 
-// SetLag implements SyncMetrics.
-func (m *metrics) SetLag(bytes int64, seconds float64) {
-	m.lagBytes.Set(float64(bytes))
-	m.lagSeconds.Set(seconds)
-}
-
-// SyncMetrics is where the sync reports its runs and lag.
+// SyncMetrics is where the sync reports its runs.
 func (t *Twin) SyncMetrics() SyncMetrics { return t.met }
 
 // MetricsHandler serves the metrics in the Prometheus text format.
@@ -123,10 +110,12 @@ var (
 	descMaxRun   = prometheus.NewDesc("pgtwin_branches_max_running", "branches.max_running (0: no cap).", nil, nil)
 	descConns    = prometheus.NewDesc("pgtwin_proxy_connections_total", "Client connections to branch listeners, by outcome.", []string{"outcome"}, nil)
 	descActive   = prometheus.NewDesc("pgtwin_proxy_active_connections", "Client connections open through branch listeners.", nil, nil)
+	descLagBytes = prometheus.NewDesc("pgtwin_sync_lag_bytes", "Logical mode: bytes of source WAL not yet applied to main.", nil, nil)
+	descLagSecs  = prometheus.NewDesc("pgtwin_sync_lag_seconds", "Logical mode: seconds main is behind the source.", nil, nil)
 )
 
 func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBranches, descRunning, descMaxRun, descConns, descActive} {
+	for _, d := range []*prometheus.Desc{descBranches, descRunning, descMaxRun, descConns, descActive, descLagBytes, descLagSecs} {
 		ch <- d
 	}
 }
@@ -162,15 +151,18 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descConns, prometheus.CounterValue, float64(n), outcome)
 	}
 	ch <- prometheus.MustNewConstMetric(descActive, prometheus.GaugeValue, float64(active))
-	// Lag the sync reports in its status is read fresh here, so the sync
-	// need not push it.
+	// The lag is read from the sync's status at the scrape, its one path
+	// (0 when there is no logical sync or nothing is measured yet).
+	var lagBytes, lagSecs float64
 	if syncer := t.getSyncer(); syncer != nil {
 		st := syncer.Status()
 		if st.LagBytes != nil {
-			t.met.lagBytes.Set(float64(*st.LagBytes))
+			lagBytes = float64(*st.LagBytes)
 		}
 		if st.LagSeconds != nil {
-			t.met.lagSeconds.Set(*st.LagSeconds)
+			lagSecs = *st.LagSeconds
 		}
 	}
+	ch <- prometheus.MustNewConstMetric(descLagBytes, prometheus.GaugeValue, lagBytes)
+	ch <- prometheus.MustNewConstMetric(descLagSecs, prometheus.GaugeValue, lagSecs)
 }

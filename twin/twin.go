@@ -13,6 +13,7 @@ import (
 	"github.com/pgtwin/pgtwin/engine"
 	"github.com/pgtwin/pgtwin/internal/config"
 	"github.com/pgtwin/pgtwin/internal/logkey"
+	"github.com/pgtwin/pgtwin/internal/startstop"
 	"github.com/pgtwin/pgtwin/twin/api"
 )
 
@@ -91,10 +92,8 @@ type Twin struct {
 	// mainMu serializes operations on main (snapshot, replace).
 	mainMu sync.Mutex
 
-	kick     chan struct{}
-	stopOnce sync.Once
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	kick chan struct{}
+	life startstop.Base // the sweeper, idle and disk-cap loops
 }
 
 // superuser is the bootstrap role of every cluster pgtwin makes. It is not an
@@ -147,44 +146,33 @@ func New(ctx context.Context, opts Options) (*Twin, error) {
 // (running), suspended (stopped; its listener starts it on connect), gone,
 // or failed with the reason logged.
 func (t *Twin) Start(ctx context.Context) error {
+	sctx, err := t.life.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("twin: %w", err)
+	}
 	t.started = time.Now().UTC()
 	if err := t.reconcile(ctx); err != nil {
+		t.life.Stop()
 		return err
 	}
 	t.settleFleet(ctx)
-	sctx, cancel := context.WithCancel(context.Background())
 	if err := t.serveMetrics(sctx); err != nil {
-		cancel()
+		t.life.Stop()
 		t.closeProxies()
 		return err
 	}
-	t.cancel = cancel
-	t.wg.Add(3)
-	go func() {
-		defer t.wg.Done()
-		t.sweepLoop(sctx)
-	}()
-	go func() {
-		defer t.wg.Done()
-		t.idleLoop(sctx)
-	}()
-	go func() {
-		defer t.wg.Done()
-		t.diskCapLoop(sctx)
-	}()
+	t.life.Go(func() { t.sweepLoop(sctx) })
+	t.life.Go(func() { t.idleLoop(sctx) })
+	t.life.Go(func() { t.diskCapLoop(sctx) })
 	return nil
 }
 
 // Stop ends the sweeper and closes the branches' listeners. Branches and
-// main keep running; the next Start adopts them.
+// main keep running; the next Start adopts them. Safe before Start and
+// more than once.
 func (t *Twin) Stop() {
-	t.stopOnce.Do(func() {
-		if t.cancel != nil {
-			t.cancel()
-		}
-		t.wg.Wait()
-		t.closeProxies()
-	})
+	t.life.Stop()
+	t.closeProxies()
 }
 
 // SetSyncer plugs the sync into the socket API.

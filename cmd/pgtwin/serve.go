@@ -13,6 +13,7 @@ import (
 	"github.com/pgtwin/pgtwin/engine/auto"
 	"github.com/pgtwin/pgtwin/internal/config"
 	"github.com/pgtwin/pgtwin/internal/logkey"
+	twinsync "github.com/pgtwin/pgtwin/sync"
 	"github.com/pgtwin/pgtwin/twin"
 )
 
@@ -47,8 +48,11 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	sy, err := newSyncer(cfg, eng, tw, log)
-	if err != nil {
+	sy, err := twinsync.New(cfg, mainTwin{tw}, twinsync.Options{BinDir: eng.BinDir(), Log: log, Metrics: tw.SyncMetrics()})
+	switch {
+	case errors.Is(err, twinsync.ErrNoSource):
+		log.Warn().Msg("no [source] url configured: sync and mask commands are off until one is set")
+	case err != nil:
 		return err
 	}
 	// Listen first: a second daemon on the same socket must fail before it
@@ -68,10 +72,10 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	defer tw.Stop()
 	if sy != nil {
 		tw.SetSyncer(sy)
-		if err := sy.start(ctx); err != nil {
+		if err := sy.Start(ctx); err != nil {
 			return fmt.Errorf("start sync: %w", err)
 		}
-		defer sy.stop()
+		defer sy.Stop()
 	}
 	log.Info().Msg("daemon ready")
 	if err := tw.Serve(ctx, ln); err != nil {

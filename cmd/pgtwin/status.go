@@ -89,7 +89,7 @@ func syncText(s *api.SyncStatus) string {
 	if s.Step != "" {
 		t += " (" + s.Step + ")"
 	}
-	if s.TablesTotal > 0 && s.State == "running" {
+	if s.TablesTotal > 0 && s.State == api.SyncRunning {
 		t += fmt.Sprintf(", %d/%d tables", s.TablesDone, s.TablesTotal)
 	}
 	if s.LastError != "" {

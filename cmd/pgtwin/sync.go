@@ -58,7 +58,7 @@ terminal, plain lines otherwise), and exits 1 if the sync failed.`,
 				}
 				fmt.Fprintln(a.stdout, "; follow it with pgtwin sync status")
 			}
-			if st.State == "failed" {
+			if st.State == api.SyncFailed {
 				return fmt.Errorf("sync failed at step %s: %s", dash(st.Step), st.LastError)
 			}
 			return nil
@@ -100,7 +100,7 @@ func (a *app) waitSync(ctx context.Context, c *api.Client, first *api.SyncStatus
 	lastPrint := time.Time{}
 	st := first
 	for {
-		if st.State != "running" && st.State != "initializing" {
+		if st.State != api.SyncRunning && st.State != api.SyncInitializing {
 			break
 		}
 		if a.output != "json" {
@@ -128,7 +128,7 @@ func (a *app) waitSync(ctx context.Context, c *api.Client, first *api.SyncStatus
 	}
 	if a.output != "json" {
 		switch st.State {
-		case "failed":
+		case api.SyncFailed:
 			// the caller turns it into the error
 		default:
 			fmt.Fprintf(a.stdout, "sync finished: snapshot %s, %s rows, %s copied", dash(st.Snapshot), countText(st.Rows), humanBytes(st.Bytes))
@@ -213,7 +213,7 @@ func printSyncStatus(w io.Writer, st *api.SyncStatus) error {
 	row("Last success", tp(st.LastSuccess))
 	row("Snapshot", dash(st.Snapshot))
 	row("Next run", tp(st.NextRun))
-	if st.Mode == "logical" {
+	if st.Mode == api.SyncModeLogical {
 		row("Slot", dash(st.Slot)+" ("+dash(st.SlotHealth)+")")
 		row("Confirmed LSN", dash(st.ConfirmedLSN))
 		if st.LagBytes != nil {

@@ -34,4 +34,10 @@ const (
 	Reason = "reason"
 	// Limit is a configured cap (e.g. branches.max_changed_bytes).
 	Limit = "limit"
+	// Slot is a replication slot's name on the source.
+	Slot = "slot"
+	// Attempt counts tries of something retried.
+	Attempt = "attempt"
+	// Trigger says what started a sync run (schedule, missed, request).
+	Trigger = "trigger"
 )

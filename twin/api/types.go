@@ -28,6 +28,11 @@ type Branch struct {
 	// Error says why a branch is failed (reset it or delete it), or why a
 	// ready one refuses writes (over branches.max_changed_bytes).
 	Error string `json:"error,omitempty"`
+	// At is the time a create or restore --at asked for; AtExact says
+	// whether the branch was recovered to it (false: Snapshot, the newest
+	// not newer than At, stood in).
+	At      *time.Time `json:"at,omitempty"`
+	AtExact *bool      `json:"at_exact,omitempty"`
 }
 
 // Snapshot is one immutable generation of main (or of a branch, when a branch
@@ -69,10 +74,26 @@ type SyncRequest struct {
 	Resync bool `json:"resync,omitempty"`
 }
 
+// Sync modes (sync.mode) and states, as SyncStatus carries them. Dump mode
+// is idle, running or failed; logical mode initializing, streaming,
+// stopped, failed or needs-resync.
+const (
+	SyncModeDump    = "dump"
+	SyncModeLogical = "logical"
+
+	SyncIdle         = "idle"
+	SyncRunning      = "running"
+	SyncFailed       = "failed"
+	SyncInitializing = "initializing"
+	SyncStreaming    = "streaming"
+	SyncStopped      = "stopped"
+	SyncNeedsResync  = "needs-resync"
+)
+
 // SyncStatus is GET /v1/sync.
 type SyncStatus struct {
 	Mode        string     `json:"mode"`
-	State       string     `json:"state"` // idle, running, failed, streaming, stopped
+	State       string     `json:"state"` // one of the Sync* states above
 	Step        string     `json:"step,omitempty"`
 	StartedAt   *time.Time `json:"started_at"`
 	FinishedAt  *time.Time `json:"finished_at"`
