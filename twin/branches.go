@@ -121,7 +121,7 @@ func (t *Twin) ResetBranch(ctx context.Context, c Caller, name string) (api.Bran
 	wasSuspended := rec.State == api.StateSuspended
 	t.mu.Unlock()
 	start := time.Now()
-	if err := t.reset(ctx, rec); err != nil {
+	if err := t.reset(ctx, rec, nil); err != nil {
 		return api.Branch{}, err
 	}
 	// A suspended branch stays suspended: the reset ran its instance only
@@ -140,13 +140,22 @@ func (t *Twin) ResetBranch(ctx context.Context, c Caller, name string) (api.Bran
 	return t.branchView(ctx, c, rec, false), nil
 }
 
-// reset records the reset target, then rebuilds the branch. It also rolls a
-// reset interrupted by a crash forward. Call with the branch's lock held.
-func (t *Twin) reset(ctx context.Context, rec *branchRecord) error {
+// reset records the reset target, then rebuilds the branch: from its
+// parent's newest state, or with at (a restore) the newest not newer than
+// at. It also rolls a reset or restore interrupted by a crash forward. Call
+// with the branch's lock held.
+func (t *Twin) reset(ctx context.Context, rec *branchRecord, at *time.Time) error {
 	t.mu.Lock()
 	var pending *snapshotRecord
 	var target string
-	if rec.Parent == MainName {
+	if at != nil {
+		snap, err := t.pickAt(rec.Parent, *at)
+		if err != nil {
+			t.mu.Unlock()
+			return err
+		}
+		target = snap.ID
+	} else if rec.Parent == MainName {
 		snap, err := t.pickMainSnapshot(time.Time{}, false)
 		if err != nil {
 			t.mu.Unlock()
@@ -171,6 +180,7 @@ func (t *Twin) reset(ctx context.Context, rec *branchRecord) error {
 		r.Snapshot = target
 		r.Error = ""
 		r.ReadOnly = nil
+		r.At = at
 	})
 	t.mu.Unlock()
 	if err != nil {
@@ -334,6 +344,10 @@ func (t *Twin) branchView(ctx context.Context, c Caller, rec *branchRecord, with
 		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, Protected: r.Protected, Port: r.Port,
 		ConnectionURI: connectionURI(r.role(), password, t.cfg.Engine.ListenAddress, r.Port, r.Database),
 		Error:         r.Error,
+	}
+	if r.At != nil {
+		at, exact := *r.At, false // a snapshot always stands in (no WAL replay yet)
+		b.At, b.AtExact = &at, &exact
 	}
 	if withUsage && (r.State == stateReady || r.State == api.StateSuspended) {
 		b.ChangedBytes = t.changedBytes(ctx, r)

@@ -105,6 +105,9 @@ func (t *Twin) planBranch(c Caller, req api.CreateBranchRequest, parent string, 
 			return nil, nil, nil, err
 		}
 		rec.Parent, rec.Snapshot = MainName, snap.ID
+		if req.At != "" {
+			rec.At = &at
+		}
 	case p != nil && c.sees(p):
 		if p.State != stateReady && p.State != api.StateSuspended {
 			return nil, nil, nil, refuse(ErrConflict, "branch %q is %s; wait until it is ready", parent, p.State)

@@ -142,7 +142,7 @@ func (t *Twin) reconcileBranch(ctx context.Context, rec *branchRecord) error {
 		return t.finishDelete(ctx, rec)
 	case api.StateResetting:
 		log.Warn().Msg("finishing interrupted reset")
-		if err := t.reset(ctx, rec); err != nil {
+		if err := t.reset(ctx, rec, rec.At); err != nil {
 			log.Error().Err(err).Msg("branch could not be reset; it is marked failed")
 		}
 		return nil

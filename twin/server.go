@@ -178,6 +178,10 @@ func (t *Twin) Handler() http.Handler {
 		return b, http.StatusCreated, err
 	})
 	h("GET /v1/branches/{name...}", func(w http.ResponseWriter, r *http.Request, c Caller) (any, int, error) {
+		if name, ok := t.diffTarget(r, c); ok {
+			d, err := t.DiffBranch(r.Context(), c, name, r.URL.Query().Get("other"))
+			return d, 200, err
+		}
 		b, err := t.GetBranch(r.Context(), c, r.PathValue("name"))
 		return b, 200, err
 	})
@@ -192,7 +196,8 @@ func (t *Twin) Handler() http.Handler {
 	h("DELETE /v1/branches/{name...}", func(w http.ResponseWriter, r *http.Request, c Caller) (any, int, error) {
 		return nil, http.StatusNoContent, t.DeleteBranch(r.Context(), c, r.PathValue("name"))
 	})
-	// POSTs under a branch are actions: .../reset, .../suspend, .../resume.
+	// POSTs under a branch are actions: .../reset, .../restore, .../suspend,
+	// .../resume.
 	// The name itself may hold slashes (and even end in "/reset"), so strip
 	// exactly one suffix.
 	h("POST /v1/branches/{name...}", func(w http.ResponseWriter, r *http.Request, c Caller) (any, int, error) {
@@ -205,9 +210,17 @@ func (t *Twin) Handler() http.Handler {
 			b, err := t.ResumeBranch(r.Context(), c, name)
 			return b, 200, err
 		}
+		if name, ok := strings.CutSuffix(path, "/restore"); ok {
+			var req api.RestoreBranchRequest
+			if err := decode(r, &req); err != nil {
+				return nil, 0, err
+			}
+			b, err := t.RestoreBranch(r.Context(), c, name, req)
+			return b, 200, err
+		}
 		name, ok := strings.CutSuffix(path, "/reset")
 		if !ok {
-			return nil, 0, refuse(ErrNotFound, "no such action; POST /v1/branches/{name}/reset, /suspend or /resume")
+			return nil, 0, refuse(ErrNotFound, "no such action; POST /v1/branches/{name}/reset, /restore, /suspend or /resume")
 		}
 		b, err := t.ResetBranch(r.Context(), c, name)
 		return b, 200, err

@@ -68,6 +68,9 @@ type branchRecord struct {
 	// RenamedFrom is the old name while a rename's other records (children,
 	// snapshots) are being pointed at the new one (rename.go).
 	RenamedFrom string `json:"renamed_from,omitempty"`
+	// At is the time the branch was created or restored --at; nil after a
+	// plain create or reset.
+	At *time.Time `json:"at,omitempty"`
 }
 
 // store writes records with write, fsync, rename, fsync dir: after a crash a

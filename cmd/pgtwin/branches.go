@@ -26,6 +26,7 @@ func (a *app) branchesCmd() *cobra.Command {
 		a.branchesSetTTLCmd(),
 		a.branchesRenameCmd(),
 		a.branchesDiffCmd(),
+		a.branchesRestoreCmd(),
 		a.branchesProtectCmd("protect", true),
 		a.branchesProtectCmd("unprotect", false),
 	)
@@ -60,6 +61,7 @@ func (a *app) branchesCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			a.noteAt(b)
 			return a.printBranch(b)
 		},
 	}

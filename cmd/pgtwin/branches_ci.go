@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -185,4 +186,44 @@ func isTerminal(w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+func (a *app) branchesRestoreCmd() *cobra.Command {
+	var at string
+	cmd := &cobra.Command{
+		Use:   "restore NAME --at TIME",
+		Short: "Put a branch back to what its parent held at TIME; same URL",
+		Long: `Restore throws away everything in the branch and makes it what its parent (main,
+or the branch it was made from) held at TIME: RFC 3339 or relative (2h), on the
+source's clock. Port, role and password stay, so the URL keeps working.`,
+		Example:           "  pgtwin branches restore dev/alice --at 2026-11-21T09:00:00Z\n  pgtwin branches restore dev/alice --at 30m",
+		Args:              exactArgs("NAME"),
+		ValidArgsFunction: a.completeBranches,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if at == "" {
+				return usagef("branches restore needs --at TIME (RFC 3339 or relative, e.g. 2h)")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			b, err := c.RestoreBranch(cmd.Context(), args[0], api.RestoreBranchRequest{At: at})
+			if err != nil {
+				return err
+			}
+			a.noteAt(b)
+			return a.printBranch(b)
+		},
+	}
+	cmd.Flags().StringVar(&at, "at", "", "the time to go back to (RFC 3339, or relative like 2h)")
+	return cmd
+}
+
+// noteAt says on stderr when a snapshot stood in for the time asked.
+func (a *app) noteAt(b *api.Branch) {
+	if b == nil || b.At == nil || b.AtExact == nil || *b.AtExact {
+		return
+	}
+	fmt.Fprintf(a.stderr, "pgtwin: note: %s holds snapshot %s, the newest not newer than %s, not that exact moment\n",
+		b.Name, b.Snapshot, b.At.UTC().Format(time.RFC3339))
 }

@@ -22,6 +22,8 @@ func TestCIVerbsUsage(t *testing.T) {
 		{[]string{"branches", "diff", "a", "--color", "pink"}, "--color must be auto, always or never"},
 		{[]string{"branches", "diff", "a", "-o", "env"}, "--output env"},
 		{[]string{"branches", "create", "x", "--if-not-exists=perhaps"}, "invalid argument"},
+		{[]string{"branches", "restore", "x"}, "branches restore needs --at TIME"},
+		{[]string{"branches", "restore"}, "branches restore needs NAME"},
 	} {
 		stdout, stderr, code := run(t, c.args...)
 		if code != exitUsage || !strings.Contains(stderr, c.want) || stdout != "" {
@@ -29,7 +31,7 @@ func TestCIVerbsUsage(t *testing.T) {
 		}
 	}
 	// A daemon that is not there is a failure (1), not a usage error.
-	for _, args := range [][]string{{"branches", "set-ttl", "x", "1h"}, {"branches", "rename", "x", "y"}, {"branches", "diff", "x"}, {"branches", "create", "x", "--if-not-exists"}} {
+	for _, args := range [][]string{{"branches", "set-ttl", "x", "1h"}, {"branches", "rename", "x", "y"}, {"branches", "diff", "x"}, {"branches", "create", "x", "--if-not-exists"}, {"branches", "restore", "x", "--at", "1h"}} {
 		if _, stderr, code := run(t, args...); code != exitFailure || !strings.Contains(stderr, "cannot reach the daemon") {
 			t.Errorf("%v: exit %d, stderr %q", args, code, stderr)
 		}

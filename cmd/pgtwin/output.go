@@ -44,6 +44,13 @@ func (a *app) printBranch(b *api.Branch) error {
 	row("Name", b.Name)
 	row("Parent", b.Parent)
 	row("Snapshot", b.Snapshot)
+	if b.At != nil {
+		at := timeText(*b.At)
+		if b.AtExact != nil && !*b.AtExact {
+			at += " (snapshot " + b.Snapshot + " stood in)"
+		}
+		row("At", at)
+	}
 	row("State", stateText(b))
 	row("Owner", b.Owner)
 	row("Created", timeText(b.CreatedAt))

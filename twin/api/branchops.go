@@ -63,3 +63,21 @@ type SchemaChange struct {
 	Change string `json:"change"` // added, removed or changed
 	Diff   string `json:"diff"`   // this object's hunks
 }
+
+// RestoreBranchRequest is the body of POST /v1/branches/{name}/restore.
+type RestoreBranchRequest struct {
+	At string `json:"at"` // RFC 3339 or relative ("2h"), on the source's clock
+}
+
+// RestoreBranch puts a branch back to what its parent held at req.At and
+// returns once it accepts connections again.
+func (c *Client) RestoreBranch(ctx context.Context, name string, req RestoreBranchRequest) (*Branch, error) {
+	if err := checkAddressable(name); err != nil {
+		return nil, err
+	}
+	var b Branch
+	if err := c.do(ctx, http.MethodPost, branchPath(name)+"/restore", req, &b); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}
