@@ -74,10 +74,26 @@ type SyncRequest struct {
 	Resync bool `json:"resync,omitempty"`
 }
 
+// Sync modes (sync.mode) and states, as SyncStatus carries them. Dump mode
+// is idle, running or failed; logical mode initializing, streaming,
+// stopped, failed or needs-resync.
+const (
+	SyncModeDump    = "dump"
+	SyncModeLogical = "logical"
+
+	SyncIdle         = "idle"
+	SyncRunning      = "running"
+	SyncFailed       = "failed"
+	SyncInitializing = "initializing"
+	SyncStreaming    = "streaming"
+	SyncStopped      = "stopped"
+	SyncNeedsResync  = "needs-resync"
+)
+
 // SyncStatus is GET /v1/sync.
 type SyncStatus struct {
 	Mode        string     `json:"mode"`
-	State       string     `json:"state"` // idle, running, failed, streaming, stopped
+	State       string     `json:"state"` // one of the Sync* states above
 	Step        string     `json:"step,omitempty"`
 	StartedAt   *time.Time `json:"started_at"`
 	FinishedAt  *time.Time `json:"finished_at"`
