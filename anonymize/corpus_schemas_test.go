@@ -494,6 +494,48 @@ func corpusSchemas() []ss {
 			{name: "retouren", cols: []cs{idCol, c("bestellung_id", "bigint", "", nil), c("grund", "text", "", from("zu groß", "defekt", "gefällt nicht")), c("iban_erstattung", "text", kIBAN, iban)},
 				fks: []fkSpec{ref("bestellung_id", "bestellungen")}},
 		}},
+		// Fifth tuning round: written before running the detector on them.
+		{name: "charity", tables: []ts{
+			{name: "donors", cols: []cs{idCol, c("title", "text", "", status("Mr", "Mrs", "Dr")), c("initials", "text", kN, func(g *G) string { return letters(g, 2) }), c("surname", "text", kN, func(g *G) string { return g.f.LastName() }),
+				c("house_name_number", "text", kA, func(g *G) string { return intS(g)[:2] }), c("address_line_1", "text", kA, street), c("town_city", "text", kA, city), c("post_code", "text", kA, postUK),
+				c("tel_home", "text", kP, phoneIntl), c("email_addr", "text", kE, personalEmail), c("gift_aid_declared", "boolean", "", nil), c("do_not_contact", "boolean", "", nil)}},
+			{name: "donations", cols: []cs{idCol, c("donor_id", "bigint", "", nil), c("amount", "numeric(10,2)", "", money), c("campaign", "text", "", status("Winter Appeal", "Marathon 2024")), c("in_memory_of", "text", kN, fullName),
+				c("card_token", "text", kSec, func(g *G) string { return "tok_" + b64url(g, 24) }), c("received_on", "date", "", nil)}, fks: []fkSpec{ref("donor_id", "donors")}},
+			{name: "campaigns", cols: []cs{idCol, c("name", "text", "", status("Winter Appeal", "Marathon 2024")), c("target", "numeric(12,2)", "", money), c("starts_on", "date", "", nil)}},
+			{name: "volunteer_shifts", cols: []cs{idCol, c("volunteer_name", "text", kN, fullName), c("dbs_certificate_no", "text", kNID, func(g *G) string { return digits(g, 12) }), c("shift_start", "timestamptz", "", nil),
+				c("shop_branch", "text", "", city)}},
+		}},
+		{name: "legal", tables: []ts{
+			{name: "clients", cols: []cs{idCol, c("client_name", "text", kN, fullName), c("client_type", "text", "", status("individual", "company")), c("dob", "date", kDOB, dob), c("passport_scan", "bytea", kDoc, pdfG),
+				c("correspondence_email", "text", kE, personalEmail), c("conflict_check_notes", "text", kFT, noteAbout)}},
+			{name: "matters", cols: []cs{idCol, c("client_id", "bigint", "", nil), c("matter_ref", "text", "", func(g *G) string { return shape(g, "M-####/##") }), c("practice_area", "text", "", status("family", "employment", "property")),
+				c("opposing_party", "text", kN, fullName), c("summary", "text", kFT, func(g *G) string { return "Divorce proceedings between " + fullName(g) + " and " + fullName(g) }), c("hourly_rate", "numeric(8,2)", "", money)},
+				fks: []fkSpec{ref("client_id", "clients")}},
+			{name: "time_entries", cols: []cs{idCol, c("matter_id", "bigint", "", nil), c("fee_earner", "text", kN, fullName), c("minutes", "integer", "", nil), c("narrative", "text", kFT, noteAbout)},
+				fks: []fkSpec{ref("matter_id", "matters")}},
+			{name: "courts", cols: []cs{idCol, c("name", "text", "", func(g *G) string { return city(g) + " County Court" }), c("address", "text", "", street), c("dx_number", "text", "", func(g *G) string { return "DX " + digits(g, 5) })}},
+		}},
+		{name: "ridehail", tables: []ts{
+			{name: "riders", cols: []cs{idCol, c("display_name", "text", kN, fullName), c("phone_e164", "text", kP, func(g *G) string { return "+1" + digits(g, 10) }), c("rating", "numeric(3,2)", "", money),
+				c("home_location", "point", kLoc, nil), c("referral_code", "text", "", func(g *G) string { return shape(g, "??##??") })}},
+			{name: "trips", cols: []cs{idCol, c("rider_id", "bigint", "", nil), c("pickup_lat", "double precision", kLoc, nil), c("pickup_lng", "double precision", kLoc, nil),
+				c("dropoff_address", "text", kA, street), c("fare", "numeric(8,2)", "", money), c("surge", "real", "", nil), c("driver_license_plate", "text", kVeh, plateUS), c("requested_at", "timestamptz", "", nil)},
+				fks: []fkSpec{ref("rider_id", "riders")}},
+			{name: "trip_receipts", cols: []cs{idCol, c("trip_id", "bigint", "", nil), c("receipt_html", "text", kFT, func(g *G) string {
+				return "<p>Thanks for riding, " + g.f.FirstName() + "!</p><p>Billed to " + personalEmail(g) + "</p>"
+			})},
+				fks: []fkSpec{ref("trip_id", "trips")}},
+			{name: "surge_zones", cols: []cs{idCol, c("city", "text", "", city), c("polygon", "text", "", func(g *G) string { return "POLYGON((" + lngG(g) + " " + latG(g) + ", ...))" }), c("multiplier", "real", "", nil)}},
+		}},
+		{name: "anagrafe", tables: []ts{
+			{name: "cittadini", cols: []cs{idCol, c("nome", "text", kN, from("Giuseppe", "Maria", "Giovanni", "Anna", "Luca", "Francesca")), c("cognome", "text", kN, from("Rossi", "Russo", "Ferrari", "Esposito", "Bianchi", "Romano")),
+				c("codice_fiscale", "text", kNID, func(g *G) string { return shape(g, "??????##?##?###?") }), c("data_di_nascita", "date", kDOB, dob), c("luogo_di_nascita", "text", kDOB, from("Roma", "Milano", "Napoli")),
+				c("indirizzo", "text", kA, from("Via Roma 12", "Corso Italia 5", "Piazza Garibaldi 3")), c("cap", "char(5)", kA, func(g *G) string { return digits(g, 5) }), c("comune", "text", kA, from("Roma", "Milano", "Torino")),
+				c("telefono", "text", kP, func(g *G) string { return shape(g, "+39 3## ### ####") }), c("pec", "text", kE, func(g *G) string { return "m.rossi" + digits(g, 2) + "@pec.it" })}},
+			{name: "certificati", cols: []cs{idCol, c("cittadino_id", "bigint", "", nil), c("tipo", "text", "", status("residenza", "nascita")), c("documento_pdf", "bytea", kDoc, pdfG), c("rilasciato_il", "date", "", nil)},
+				fks: []fkSpec{ref("cittadino_id", "cittadini")}},
+			{name: "comuni", cols: []cs{idCol, c("nome", "text", "", from("Roma", "Milano", "Torino", "Napoli")), c("provincia", "char(2)", "", from("RM", "MI", "TO", "NA")), c("abitanti", "integer", "", nil)}},
+		}},
 		// Held out: chosen before tuning; never looked at while tuning.
 		{name: "insurance", heldOut: true, tables: []ts{
 			{name: "policyholders", cols: []cs{idCol, c("first_name", "text", kN, func(g *G) string { return g.f.FirstName() }), c("last_name", "text", kN, func(g *G) string { return g.f.LastName() }),

@@ -84,6 +84,8 @@ func nameHint(x *tableContext, w words, c *Column) hint {
 		return strongH(KindBirthDate, "name looks like a date of birth")
 	case len(w.raw) == 1 && w.raw[0] == "id" && x.w.last() == cSecret && (c.Base == "uuid" || textual(c.Base)):
 		return strongH(KindSecret, "the id of a "+strings.TrimSuffix(x.t.Name, "s")+" is its bearer credential")
+	case w.has(cCert) && personal && (head == cNumber || head == cNumberID || head == cID || head == cCert):
+		return strongH(KindNationalID, "a person's certificate number ("+ctxWhy+")")
 	case w.has(cNatID, cPassport) || idNumber(w) ||
 		w.has(cTaxID) && (w.has(cID, cNumber, cNumberID, cCode) || head == cTaxID && !w.hasWord("tax", "steuer", "fiscal")) ||
 		w.has(cLicense) && (w.has(cDriving) || w.hasWord("driver") || x.w.hasWord("driver", "drivers")) ||
@@ -137,8 +139,8 @@ func nameHint(x *tableContext, w words, c *Column) hint {
 		return strongH(KindUsername, "name looks like a username")
 	case cName:
 		switch {
-		case w.has(cStreet):
-			return strongH(KindAddress, "name looks like a street")
+		case w.has(cStreet, cAddrLine, cAddress):
+			return strongH(KindAddress, "name looks like a street or house")
 		case w.has(cEntity, cBank, cDocument, cImage, cCity, cRegion, cDistrict) && !qualified:
 			h.notPII = "name of a thing (" + c.Name + ")"
 			return h
@@ -205,9 +207,9 @@ func nameHint(x *tableContext, w words, c *Column) hint {
 			return strongH(KindAddress, "a person's street address ("+ctxWhy+")")
 		case personal:
 			return strongH(KindAddress, part+" of a person's address ("+ctxWhy+")")
-		case street && !x.entity:
-			return strongH(KindAddress, "name looks like a postal address")
 		}
+		// Neither the table nor the column says whose address it is, and
+		// nothing in the table points at a person: a court's, a depot's.
 		h.notPII = part + " of a place, not a person (" + x.t.Name + ")"
 		return h
 	}

@@ -71,6 +71,7 @@ const (
 	cNotPII   = "notpii"     // checksum, etag, slug: never PII by name
 	cMedical  = "medical"
 	cNumberID = "numberid" // nr, no, num
+	cCert     = "cert"     // a certificate: a person's when numbered
 )
 
 var lexicon = map[string]string{}
@@ -84,11 +85,11 @@ func lex(concept string, words ...string) {
 func init() {
 	lex(cEmail, "email", "mail", "emails", "emailaddress", "courriel", "correo", "correio", "mailadres", "mailadresse", "epost")
 	lex(cPhone, "phone", "phones", "telephone", "tel", "tele", "mobile", "mob", "cell", "cellphone", "fax", "msisdn", "handy",
-		"telefon", "telefono", "telefone", "telefoon", "movil", "celular", "gsm", "landline", "whatsapp", "portable", "mobiel",
+		"telefon", "telefono", "telefone", "telefoon", "movil", "celular", "cellulare", "gsm", "landline", "whatsapp", "portable", "mobiel",
 		"phonenumber", "mobilnummer", "telefonnummer", "telefoonnummer", "telefonica")
 	lex(cFirst, "first", "given", "fname", "firstname", "forename", "forenames", "vorname", "prenom", "voornaam", "primeiro", "givenname")
 	lex(cLast, "last", "family", "surname", "lname", "lastname", "nachname", "familienname", "apellido", "apellidos", "achternaam",
-		"sobrenome", "familyname", "maiden", "nom")
+		"sobrenome", "familyname", "maiden", "nom", "cognome", "cognomi")
 	lex(cMiddle, "middle", "middlename", "mname", "initials")
 	lex(cName, "name", "names", "naam", "nome", "nombre", "nm")
 	lex(cFull, "full", "display", "legal", "complete", "completo")
@@ -106,20 +107,21 @@ func init() {
 		"patienten", "personal", "personne", "utilisateur", "destinataire", "titulaire", "salarie", "employe", "passager", "voyageur",
 		"cliente", "clientes", "usuario", "usuarios", "paciente", "pacientes", "empleado", "empleados", "destinatario", "titular",
 		"conductor", "huesped", "funcionario", "passageiro", "hospede", "motorista", "klant", "klanten", "gebruiker", "medewerker",
-		"ontvanger", "bestuurder", "huurder", "reiziger", "leerling", "persoon", "pessoa", "persona", "personas", "socio", "lid")
+		"ontvanger", "bestuurder", "huurder", "reiziger", "leerling", "persoon", "pessoa", "persona", "personas", "socio", "lid",
+		"cittadino", "cittadini", "utente", "utenti", "paziente", "pazienti", "dipendente", "dipendenti", "anagrafica", "volunteer_ref")
 	lex(cStreet, "street", "strasse", "straat", "rue", "calle", "rua", "road", "avenue", "strase", "str")
 	lex(cAddress, "address", "addr", "adresse", "adres", "direccion", "endereco", "domicile", "domicilio", "residence", "anschrift",
-		"addresses", "address1", "address2", "address3", "postal_address", "morada", "logradouro")
+		"addresses", "address1", "address2", "address3", "postal_address", "morada", "logradouro", "indirizzo", "recapito")
 	lex(cAddrLine, "unit", "line1", "line2", "line3", "house", "hausnummer", "huisnummer", "apartment", "apt", "suite", "flat",
 		"pobox", "complemento", "numero_casa", "piso", "toevoeging", "building")
 	lex(cCity, "city", "town", "village", "locality", "ort", "stadt", "ville", "ciudad", "cidade", "woonplaats", "plaats",
-		"municipality", "gemeente", "wohnort", "localidad", "localidade", "municipio", "commune")
-	lex(cPostcode, "zip", "zipcode", "postcode", "postal", "plz", "postleitzahl", "cep", "postalcode", "cp", "codpostal")
+		"municipality", "gemeente", "wohnort", "localidad", "localidade", "municipio", "commune", "comune", "citta", "localita")
+	lex(cPostcode, "zip", "zipcode", "postcode", "postal", "plz", "postleitzahl", "cep", "postalcode", "cp", "codpostal", "cap")
 	lex(cRegion, "state", "province", "region", "county", "prefecture", "bundesland", "provincia", "estado", "departement", "oblast", "uf")
 	lex(cDistrict, "district", "neighbourhood", "neighborhood", "borough", "suburb", "quarter", "barrio", "bairro", "wijk",
 		"colonia", "stadtteil", "arrondissement")
 	lex(cBirth, "birth", "birthday", "birthdate", "dob", "born", "geburtsdatum", "geburtstag", "geburt", "naissance", "nacimiento",
-		"nascimento", "geboortedatum", "geboorte", "geboren", "birthyear", "natalicio")
+		"nascimento", "geboortedatum", "geboorte", "geboren", "birthyear", "natalicio", "nascita")
 	lex(cNatID, "ssn", "sin", "nin", "nino", "nir", "insee", "national", "nationalid", "dni", "nie", "cpf", "rg", "bsn", "cuil",
 		"curp", "rut", "aadhaar", "pesel", "personnummer", "svnr", "sozialversicherungsnummer", "securite", "seguridad", "nhs",
 		"medicare", "mrn", "idcard", "personalausweis", "identity", "identidade", "identidad", "burgerservicenummer", "socialsecurity",
@@ -198,6 +200,7 @@ func init() {
 		"visible", "public", "hint_type", "model", "os", "brand", "make", "manufacturer_name", "prefix", "suffix_type", "mode",
 		"length", "last4", "bin", "masked", "fingerprint_type", "updated", "created", "deleted", "sent", "opened", "clicked",
 		"bounced", "unsubscribed", "valid", "validated", "blocked", "banned", "locked", "required", "index", "order", "sort")
+	lex(cCert, "certificate", "certificates", "cert", "zertifikat", "certificado", "certificat", "attestato")
 	lex(cMedical, "medical", "health", "clinical", "insurance", "policy")
 	lex(cNumberID, "nr", "no")
 }
