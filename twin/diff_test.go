@@ -2,6 +2,8 @@ package twin
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -151,5 +153,47 @@ CREATE TABLE public.t (
 	}
 	if d := schemaDiff("x", "y", dump, strings.ReplaceAll(dump, "abc123", "zzz")); d.Diff != "" {
 		t.Fatalf("dumps differing only in their restrict key differ:\n%s", d.Diff)
+	}
+}
+
+// TestDiffTarget: GET /v1/branches/{name...} is a diff when the name came
+// escaped (no literal slash) before a literal "/diff", as the client sends
+// it, or else when no branch the caller sees has the whole name.
+func TestDiffTarget(t *testing.T) {
+	tw := &Twin{branches: map[string]*branchRecord{
+		"x/diff": {Name: "x/diff", OwnerUID: alice.UID},
+		"x":      {Name: "x", OwnerUID: alice.UID},
+	}}
+	for _, c := range []struct {
+		path, name string // name: the wildcard as the mux decodes it
+		diff       string // "" for a plain get
+	}{
+		{"/v1/branches/x/diff", "x/diff", "x"},  // the client's diff of x
+		{"/v1/branches/x%2Fdiff", "x/diff", ""}, // the branch x/diff, as the client sends it
+		{"/v1/branches/x%2Fdiff/diff", "x/diff/diff", "x/diff"},
+		{"/v1/branches/x/diff/diff", "x/diff/diff", "x/diff"}, // unescaped slashes: no branch x/diff/diff
+		{"/v1/branches/a/b/diff", "a/b/diff", "a/b"},
+		{"/v1/branches/dev%2Fa/diff", "dev/a/diff", "dev/a"},
+		{"/v1/branches/x", "x", ""},
+	} {
+		r := httptest.NewRequest(http.MethodGet, c.path, nil)
+		r.SetPathValue("name", c.name)
+		name, ok := tw.diffTarget(r, alice)
+		if (c.diff != "") != ok || name != c.diff {
+			t.Errorf("%s: diff %v of %q, want %q", c.path, ok, name, c.diff)
+		}
+	}
+	// Unescaped: alice's branch x/y/diff is hers to get; bob, who does not
+	// see it, asks for a diff of x/y.
+	tw.branches["x/y/diff"] = &branchRecord{Name: "x/y/diff", OwnerUID: alice.UID}
+	for _, c := range []struct {
+		who  Caller
+		diff bool
+	}{{alice, false}, {bob, true}} {
+		r := httptest.NewRequest(http.MethodGet, "/v1/branches/x/y/diff", nil)
+		r.SetPathValue("name", "x/y/diff")
+		if name, ok := tw.diffTarget(r, c.who); ok != c.diff || (ok && name != "x/y") {
+			t.Errorf("%s: diff %v of %q", c.who.User, ok, name)
+		}
 	}
 }
