@@ -60,16 +60,16 @@ type Engine struct {
 
 // Branches is the [branches] section.
 type Branches struct {
-	DefaultTTL  Duration          `toml:"default_ttl"`
-	IdleSuspend Duration          `toml:"idle_suspend"`
-	MaxBranches int               `toml:"max_branches"`
-	MaxRunning  int               `toml:"max_running"`
+	DefaultTTL  Duration `toml:"default_ttl"`
+	IdleSuspend Duration `toml:"idle_suspend"`
+	MaxBranches int      `toml:"max_branches"`
+	MaxRunning  int      `toml:"max_running"`
 	// MaxPerUser is how many branches one non-admin user may hold.
 	MaxPerUser int `toml:"max_per_user"`
 	// MaxChangedBytes caps the disk one branch may use beyond its snapshot;
 	// 0 means no cap.
-	MaxChangedBytes Size `toml:"max_changed_bytes"`
-	Settings    map[string]string `toml:"settings"`
+	MaxChangedBytes Size              `toml:"max_changed_bytes"`
+	Settings        map[string]string `toml:"settings"`
 }
 
 // Snapshots is the [snapshots] section.
