@@ -16,6 +16,12 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	// Daemons here keep to the user-space proxy: a kernel redirect would
+	// change the host's nftables ruleset. Tests of the redirect run in their
+	// own network namespace with PGTWIN_REDIRECT=on.
+	if os.Getenv("PGTWIN_REDIRECT") == "" {
+		os.Setenv("PGTWIN_REDIRECT", "off")
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "e2e: tests must run as root (loop mounts, useradd, postgres as its own user)")
 		return 1

@@ -32,6 +32,10 @@ type fleet struct {
 	retired proxy.Stats // counts of proxies since closed, for metrics
 	// measuring is set while a branch list measures changed_bytes.
 	measuring atomic.Bool
+	// redirect, when set, takes connections to running branches past their
+	// proxies (redirect.go); set before Start, then only read.
+	redirect Redirector
+	direct   *directCache
 }
 
 func newFleet() fleet {
@@ -39,8 +43,12 @@ func newFleet() fleet {
 }
 
 // branchSpec is how every branch instance runs: on its unix socket only,
-// the daemon's proxy holding its TCP port.
+// the daemon's proxy holding its TCP port; with a kernel redirect, also on
+// the redirect's internal address at the same port.
 func (t *Twin) branchSpec(port int) engine.InstanceSpec {
+	if r := t.fleet.redirect; r != nil {
+		return engine.InstanceSpec{Port: port, Settings: t.cfg.Branches.Settings, TCPAddress: r.Internal()}
+	}
 	return engine.InstanceSpec{Port: port, Settings: t.cfg.Branches.Settings, NoTCP: true}
 }
 
@@ -59,7 +67,12 @@ func (t *Twin) openProxy(rec *branchRecord) error {
 	}
 	t.mu.Unlock()
 	addr := net.JoinHostPort(t.listenAddress(), strconv.Itoa(port))
+	var by proxy.Bypass
+	if t.fleet.redirect != nil {
+		by = bypass{t, port}
+	}
 	p := proxy.New(proxy.Options{
+		Bypass:              by,
 		Addr:                addr,
 		Backend:             proxy.NewWaker(func(ctx context.Context) (string, error) { return t.wake(ctx, id) }, 0),
 		Logger:              t.log.With().Str(logkey.Branch, name).Logger(),
@@ -107,7 +120,29 @@ func (t *Twin) openProxies() {
 	for _, r := range recs {
 		if err := t.openProxy(r); err != nil {
 			t.log.Error().Err(err).Msg("branch listener not started; its URL does not answer")
+			continue
 		}
+		t.redirectRunning(r)
+	}
+}
+
+// redirectRunning turns the redirect on for a branch found running (after
+// a daemon restart), restarting its postmaster if it lacks the internal
+// listener, as one started by a daemon without a redirect does.
+func (t *Twin) redirectRunning(rec *branchRecord) {
+	if t.fleet.redirect == nil {
+		return
+	}
+	t.mu.Lock()
+	id, port, st := rec.ID, rec.Port, rec.State
+	m := t.lockFor(id)
+	t.mu.Unlock()
+	if _, ok := t.eng.Instance(id); !ok || st != stateReady || !m.TryLock() {
+		return
+	}
+	defer m.Unlock()
+	if _, err := t.eng.Start(context.Background(), id, t.branchSpec(port)); err != nil {
+		t.log.Warn().Err(err).Str(logkey.Branch, rec.Name).Msg("running branch not redirected; its proxy serves it")
 	}
 }
 
@@ -119,6 +154,13 @@ func (t *Twin) closeProxy(id string) {
 	t.mu.Unlock()
 	if p == nil {
 		return
+	}
+	if r := t.fleet.redirect; r != nil {
+		if a, ok := p.Addr().(*net.TCPAddr); ok {
+			if err := r.Off(a.Port); err != nil {
+				t.log.Error().Err(err).Int(logkey.Port, a.Port).Msg("could not remove a closed branch's redirect")
+			}
+		}
 	}
 	p.Stop()
 	s := p.Stats()
@@ -175,6 +217,9 @@ func (t *Twin) wake(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// A connection reached the proxy, so the redirect is off: after a
+	// suspend that stopped nothing, or a start by another path. Turn it on.
+	t.redirectOn(inst.Port)
 	return socketPath(inst), nil
 }
 

@@ -48,6 +48,7 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	useRedirect(tw, cfg, log)
 	sy, err := twinsync.New(cfg, mainTwin{tw}, twinsync.Options{BinDir: eng.BinDir(), Log: log, Metrics: tw.SyncMetrics()})
 	switch {
 	case errors.Is(err, twinsync.ErrNoSource):

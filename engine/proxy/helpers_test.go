@@ -35,6 +35,8 @@ type pgBackend struct {
 	c      *pgtest.Cluster
 	cred   *syscall.Credential
 	starts atomic.Int32
+	// listen, if set, replaces the cluster's listen_addresses.
+	listen string
 
 	mu   sync.Mutex
 	proc *os.Process
@@ -88,7 +90,11 @@ func (b *pgBackend) start(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer logf.Close()
-	cmd := exec.Command(filepath.Join(b.c.Bin, "postgres"), "-D", b.c.Dir, "-p", strconv.Itoa(b.c.Port))
+	args := []string{"-D", b.c.Dir, "-p", strconv.Itoa(b.c.Port)}
+	if b.listen != "" {
+		args = append(args, "-c", "listen_addresses="+b.listen)
+	}
+	cmd := exec.Command(filepath.Join(b.c.Bin, "postgres"), args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: b.cred, Setsid: true}
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgtwin/pgtwin/engine"
 	"github.com/pgtwin/pgtwin/engine/proxy"
 	"github.com/pgtwin/pgtwin/internal/pgtest"
 )
@@ -24,21 +25,37 @@ type benchPath struct {
 }
 
 // TestBenchProxyThroughput runs pgbench -S and -N at -c1 and -c4 through the
-// proxy, through haproxy (mode tcp, in front of the same unix socket), and
-// straight on the unix socket and TCP port, in interleaved rounds, and
-// reports tps and each proxy's CPU time per transaction.
+// proxy, through haproxy (mode tcp, in front of the same unix socket),
+// through the kernel redirect (engine.Redirect, as a running branch's URL),
+// and straight on the unix socket and TCP port, in interleaved rounds, and
+// reports tps and each proxy's CPU time per transaction. It runs in a
+// network namespace of its own, for the redirect.
 func TestBenchProxyThroughput(t *testing.T) {
 	benchGate(t)
 	haproxyBin, err := exec.LookPath("haproxy")
 	if err != nil {
 		t.Fatal("haproxy not found: apt-get install -y haproxy (the benchmark compares with it)")
 	}
+	if !inNetNS(t) {
+		return
+	}
 	b := newBackend(t)
+	// The postmaster listens on the redirect's internal address, as a
+	// running branch does; 127.0.0.1 is the branch URL's address.
+	b.listen = "127.0.0.2"
 	if _, err := b.Wake(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	p := startProxy(t, b, proxy.Options{})
 	hport, hpid := startHAProxy(t, haproxyBin, b.socket())
+	r, err := engine.NewRedirect("127.0.0.1")
+	if err != nil {
+		t.Fatalf("nftables in the benchmark's network namespace: %v", err)
+	}
+	defer r.Close()
+	if err := r.On(b.c.Port); err != nil {
+		t.Fatal(err)
+	}
 	secs := strconv.Itoa(envInt("PGTWIN_BENCH_SECONDS", 10))
 	rounds := envInt("PGTWIN_BENCH_ROUNDS", 3)
 	port := strconv.Itoa(b.c.Port)
@@ -51,7 +68,8 @@ func TestBenchProxyThroughput(t *testing.T) {
 	self := func() time.Duration { return procCPU(t, os.Getpid()) }
 	paths := []benchPath{
 		{name: "unix socket", host: b.c.Dir, port: port},
-		{name: "tcp direct", host: "127.0.0.1", port: port},
+		{name: "tcp direct", host: "127.0.0.2", port: port},
+		{name: "kernel redirect", host: "127.0.0.1", port: port},
 		{name: "pgtwin proxy", host: "127.0.0.1", port: proxyPort(p), cpu: self, setup: func() { proxy.SetCopyMode(proxy.CopyRelay) }},
 		{name: "haproxy", host: "127.0.0.1", port: hport, cpu: func() time.Duration { return procCPU(t, hpid) }},
 	}
@@ -105,9 +123,14 @@ func TestBenchProxyThroughput(t *testing.T) {
 		}
 		var ratios []float64
 		for r := range rounds {
-			ratios = append(ratios, tps[key{li, 2}][r]/tps[key{li, 3}][r])
+			ratios = append(ratios, tps[key{li, 3}][r]/tps[key{li, 4}][r])
 		}
-		fmt.Printf("  pgtwin / haproxy, median of per-round ratios: %.3f %s\n", median(ratios), fmts(ratios, "%.3f"))
+		fmt.Printf("  pgtwin proxy / haproxy, median of per-round ratios: %.3f %s\n", median(ratios), fmts(ratios, "%.3f"))
+		var kr []float64
+		for r := range rounds {
+			kr = append(kr, tps[key{li, 2}][r]/tps[key{li, 1}][r])
+		}
+		fmt.Printf("  kernel redirect / tcp direct, median of per-round ratios: %.3f %s\n", median(kr), fmts(kr, "%.3f"))
 	}
 }
 
@@ -171,4 +194,26 @@ func procCPU(t *testing.T, pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// inNetNS reruns the calling test alone in a fresh network namespace (so it
+// never touches the host's nftables ruleset) and reports whether this is the
+// run inside it; the outer run prints the inner one's output and fails if it
+// does.
+func inNetNS(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv("PGTWIN_NETNS") == t.Name() {
+		return true
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Fatal("unshare not found: install util-linux (the test runs in its own network namespace)")
+	}
+	cmd := exec.Command("unshare", "--net", "--", "sh", "-c", `ip link set lo up && exec "$@"`, "sh",
+		os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v", "-test.timeout=2h")
+	cmd.Env = append(os.Environ(), "PGTWIN_NETNS="+t.Name())
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run in a network namespace: %v", err)
+	}
+	return false
 }
