@@ -64,13 +64,20 @@ func Open(ctx context.Context, root string, log zerolog.Logger) (*Driver, error)
 	return d, nil
 }
 
-// enableQuota turns qgroups on once per filesystem; enabling on a filesystem
-// that holds data starts a rescan, which is waited for so the first Usage is
-// right.
+// enableQuota turns quotas on once per filesystem: simple quotas where the
+// kernel has them, else qgroups; enabling qgroups on a filesystem that holds
+// data starts a rescan, which is waited for so the first Usage is right. A
+// filesystem that has either already keeps it.
 func (d *Driver) enableQuota(ctx context.Context) bool {
 	if _, _, err := run(ctx, "qgroup", "show", "--raw", "-f", d.root); err == nil {
 		return true
 	}
+	err := enableSimpleQuota(d.root)
+	if err == nil {
+		d.log.Info().Str(logkey.Path, d.root).Msg("enabled btrfs simple quotas for usage accounting")
+		return true
+	}
+	d.log.Info().Err(err).Msg("btrfs simple quotas unavailable (Linux >= 6.7); enabling qgroups, which slow each snapshot as subvolumes accumulate")
 	if _, _, err := run(ctx, "quota", "enable", d.root); err != nil {
 		d.log.Warn().Err(err).Msg("btrfs quotas unavailable, usage falls back to btrfs filesystem du")
 		return false

@@ -8,8 +8,14 @@
 // stderr is part of the returned error.
 //
 // Usage: ExclusiveBytes comes from quota groups ("qgroup"): Open enables quotas
-// on the filesystem once (btrfs quota enable, then waits for the first
-// rescan), and Usage reads the volume's level-0 qgroup with
+// on the filesystem once, simple quotas (squota, Linux >= 6.7, by ioctl)
+// where the kernel has them, which charge each extent to the subvolume that
+// wrote it, so a clone's exclusive bytes are what it changed and snapshots
+// stay O(1) however many subvolumes there are; else full qgroups (btrfs
+// quota enable, then waits for the first rescan), whose back-reference
+// accounting makes each snapshot slower as subvolumes accumulate. A
+// filesystem that has quotas keeps the kind it has. Usage reads the volume's
+// level-0 qgroup with
 // `btrfs qgroup show --raw --sync -f`, which commits the running transaction
 // first so recent writes count. Reading it is cheap (one ioctl walk of the
 // quota tree, independent of the volume's size) and it is exact at extent
