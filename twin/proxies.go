@@ -124,6 +124,37 @@ func (t *Twin) openProxies() {
 		}
 		t.redirectRunning(r)
 	}
+	t.unredirectDead()
+}
+
+// unredirectDead sends the connections of a redirected branch whose
+// postmaster died back to its proxy, which starts it again; the redirect
+// would have them refused.
+func (t *Twin) unredirectDead() {
+	r := t.fleet.redirect
+	if r == nil {
+		return
+	}
+	type branch struct {
+		id, name string
+		port     int
+	}
+	var up []branch
+	t.mu.Lock()
+	for _, b := range t.branches {
+		if t.fleet.running[b.ID] && b.State == stateReady {
+			up = append(up, branch{b.ID, b.Name, b.Port})
+		}
+	}
+	t.mu.Unlock()
+	for _, b := range up {
+		if _, ok := t.eng.Instance(b.id); ok {
+			continue
+		}
+		if err := r.Off(b.port); err != nil {
+			t.log.Error().Err(err).Str(logkey.Branch, b.name).Msg("could not remove the redirect of a branch whose postmaster is gone")
+		}
+	}
 }
 
 // redirectRunning turns the redirect on for a branch found running (after
