@@ -40,6 +40,12 @@ type SpaceWatch struct {
 // is seen within a few MB of the end of the disk.
 const freeSampleEvery = 20 * time.Millisecond
 
+// PoolSpace is the free (for unprivileged writers, as postgres is) and
+// total size of the filesystem that holds the volumes.
+func (e *Engine) PoolSpace() (free, total int64, ok bool) {
+	return freeSpace(filepath.Dir(e.drv.Path("x")))
+}
+
 // WatchSpace starts watching the filesystem that holds volume id, whose
 // instance is about to be filled.
 func (e *Engine) WatchSpace(id string) *SpaceWatch {

@@ -124,6 +124,9 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 // Driver is the storage driver the engine uses.
 func (e *Engine) Driver() Driver { return e.drv }
 
+// DriverName is the storage driver's name (btrfs, reflink, copy).
+func (e *Engine) DriverName() string { return e.drv.Name() }
+
 // Version is the PostgreSQL major version of the binaries, e.g. "15".
 func (e *Engine) Version() string { return e.bin.version }
 

@@ -204,10 +204,13 @@ func (f *Follower) Start(ctx context.Context) error {
 	f.st = FollowerStatus{State: StateInitializing, Slot: f.Slot, StartedAt: time.Now()}
 	done := f.done
 	f.mu.Unlock()
-	f.life.Go(func() {
+	if !f.life.Go(func() {
 		defer close(done)
 		f.run(ctx)
-	})
+	}) {
+		close(done) // a Stop came between
+		return fmt.Errorf("logical sync: %w", ErrNotStreaming)
+	}
 	return nil
 }
 

@@ -169,13 +169,12 @@ func (s *Scheduler) request(trigger string) *Run {
 		return s.cur
 	}
 	r := &Run{Trigger: trigger, StartedAt: time.Now(), done: make(chan struct{})}
-	if s.ctx == nil || s.stopped || s.ctx.Err() != nil {
+	if s.ctx == nil || s.stopped || s.ctx.Err() != nil || !s.life.Go(func() { s.execute(r) }) {
 		r.err, r.finishedAt = ErrNotRunning, r.StartedAt
 		close(r.done)
 		return r
 	}
 	s.cur = r
-	s.life.Go(func() { s.execute(r) })
 	return r
 }
 

@@ -110,7 +110,7 @@ func (l *logicalSyncer) trigger(ctx context.Context, req api.SyncRequest) (api.S
 	}
 	l.mu.Lock()
 	bg, busy := l.bg, l.resyncOn
-	if !l.life.Started() || bg.Err() != nil {
+	if bg == nil || bg.Err() != nil {
 		l.mu.Unlock()
 		return l.status(), errors.New("resync: the logical sync is not running")
 	}
@@ -122,7 +122,7 @@ func (l *logicalSyncer) trigger(ctx context.Context, req api.SyncRequest) (api.S
 	// Stopping and marking happen before the answer, so the status it
 	// carries already shows the resync; the rebuild runs on.
 	l.f.beginResync()
-	l.life.Go(func() {
+	started := l.life.Go(func() {
 		err := l.f.resync(bg)
 		l.mu.Lock()
 		l.resyncOn = false
@@ -131,6 +131,12 @@ func (l *logicalSyncer) trigger(ctx context.Context, req api.SyncRequest) (api.S
 			l.s.log.Error().Err(err).Msg("resync failed")
 		}
 	})
+	if !started { // the daemon is stopping
+		l.mu.Lock()
+		l.resyncOn = false
+		l.mu.Unlock()
+		return l.status(), errors.New("resync: the logical sync is stopping")
+	}
 	return l.status(), nil
 }
 

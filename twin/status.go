@@ -3,9 +3,6 @@ package twin
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/pgtwin/pgtwin/twin/api"
 )
@@ -14,7 +11,7 @@ import (
 func (t *Twin) Status(ctx context.Context, c Caller) api.Status {
 	st := api.Status{
 		Version: t.opts.Version, PID: t.pid(), StartedAt: t.started,
-		Driver: t.eng.Driver().Name(), DataDir: t.cfg.Daemon.DataDir,
+		Driver: t.eng.DriverName(), DataDir: t.cfg.Daemon.DataDir,
 		CallerUser: c.User, CallerIsAdmin: c.Admin,
 	}
 	t.mu.Lock()
@@ -68,23 +65,13 @@ func (t *Twin) Status(ctx context.Context, c Caller) api.Status {
 		st.Sync = &s
 	}
 	st.Warnings = []string{}
-	if free, total, ok := poolSpace(filepath.Dir(t.eng.Driver().Path("x"))); ok {
+	if free, total, ok := t.eng.PoolSpace(); ok {
 		st.Pool = &api.PoolStatus{FreeBytes: free, TotalBytes: total}
 		if w := poolWarning(free, total); w != "" {
 			st.Warnings = append(st.Warnings, w)
 		}
 	}
 	return st
-}
-
-// poolSpace is the free (for unprivileged writers, as postgres is) and total
-// bytes of the filesystem holding dir.
-func poolSpace(dir string) (free, total int64, ok bool) {
-	var fs unix.Statfs_t
-	if unix.Statfs(dir, &fs) != nil || fs.Blocks == 0 {
-		return 0, 0, false
-	}
-	return int64(fs.Bavail) * fs.Bsize, int64(fs.Blocks) * fs.Bsize, true
 }
 
 // poolWarning says when the pool is nearly full: under 10% free, or under

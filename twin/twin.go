@@ -37,7 +37,8 @@ type Engine interface {
 	SetupLogin(ctx context.Context, inst *engine.Instance, appDB string, l engine.Login) error
 	ReaderConnString(ctx context.Context, inst *engine.Instance, db string) (string, error)
 	WatchSpace(id string) *engine.SpaceWatch
-	Driver() engine.Driver
+	DriverName() string
+	PoolSpace() (free, total int64, ok bool)
 	Version() string
 }
 

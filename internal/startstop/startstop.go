@@ -48,14 +48,22 @@ func (b *Base) Begin(ctx context.Context) (context.Context, error) {
 	return ctx, nil
 }
 
-// Go runs fn in a goroutine that Stop waits for. Call it between Begin and
-// Stop (from Start, or from a goroutine Go started).
-func (b *Base) Go(fn func()) {
+// Go runs fn in a goroutine that Stop waits for, and reports whether it
+// did: once Stop has begun (or before Begin) fn is not run, so nothing
+// outlives Stop.
+func (b *Base) Go(fn func()) bool {
+	b.mu.Lock()
+	if b.cancel == nil {
+		b.mu.Unlock()
+		return false
+	}
 	b.wg.Add(1)
+	b.mu.Unlock()
 	go func() {
 		defer b.wg.Done()
 		fn()
 	}()
+	return true
 }
 
 // Started reports whether Begin was called and Stop was not.

@@ -29,6 +29,9 @@ func TestStopBeforeStartAndTwice(t *testing.T) {
 	if b.Stop() || b.Started() {
 		t.Fatal("a second Stop found the service running")
 	}
+	if b.Go(func() { t.Error("a goroutine ran after Stop") }) {
+		t.Fatal("Go after Stop reported it started a goroutine")
+	}
 }
 
 func TestStartTwiceIsAnError(t *testing.T) {

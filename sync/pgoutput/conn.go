@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -89,23 +90,14 @@ type SystemInfo struct {
 
 // IdentifySystem runs IDENTIFY_SYSTEM.
 func (c *Conn) IdentifySystem(ctx context.Context) (SystemInfo, error) {
-	res, err := c.exec(ctx, "IDENTIFY_SYSTEM")
+	if c.streaming {
+		return SystemInfo{}, ErrStreaming
+	}
+	r, err := pglogrepl.IdentifySystem(ctx, c.pg)
 	if err != nil {
 		return SystemInfo{}, fmt.Errorf("identify system: %w", err)
 	}
-	if len(res.Rows) != 1 || len(res.Rows[0]) < 4 {
-		return SystemInfo{}, fmt.Errorf("identify system: unexpected result shape")
-	}
-	row := res.Rows[0]
-	tl, err := strconv.ParseInt(string(row[1]), 10, 32)
-	if err != nil {
-		return SystemInfo{}, fmt.Errorf("identify system: timeline: %w", err)
-	}
-	pos, err := ParseLSN(string(row[2]))
-	if err != nil {
-		return SystemInfo{}, fmt.Errorf("identify system: %w", err)
-	}
-	return SystemInfo{SystemID: string(row[0]), Timeline: int32(tl), XLogPos: pos, DBName: string(row[3])}, nil
+	return SystemInfo{SystemID: r.SystemID, Timeline: r.Timeline, XLogPos: LSN(r.XLogPos), DBName: r.DBName}, nil
 }
 
 // Snapshot actions for CreateReplicationSlot.
@@ -152,48 +144,43 @@ type SlotResult struct {
 // this connection stays idle: finish the initial copy on other connections
 // (SET TRANSACTION SNAPSHOT) before issuing the next command here.
 func (c *Conn) CreateReplicationSlot(ctx context.Context, slot, plugin string, opts SlotOptions) (SlotResult, error) {
-	var b strings.Builder
-	b.WriteString("CREATE_REPLICATION_SLOT ")
-	b.WriteString(quoteIdent(slot))
-	if opts.Temporary {
-		b.WriteString(" TEMPORARY")
+	if c.streaming {
+		return SlotResult{}, ErrStreaming
 	}
-	b.WriteString(" LOGICAL ")
-	b.WriteString(quoteIdent(plugin))
+	var action string
 	switch opts.Snapshot {
 	case "":
 	case SnapshotExport:
-		b.WriteString(" EXPORT_SNAPSHOT")
+		action = "EXPORT_SNAPSHOT"
 	case SnapshotUse:
-		b.WriteString(" USE_SNAPSHOT")
+		action = "USE_SNAPSHOT"
 	case SnapshotNothing:
-		b.WriteString(" NOEXPORT_SNAPSHOT")
+		action = "NOEXPORT_SNAPSHOT"
 	default:
 		return SlotResult{}, fmt.Errorf("create replication slot %s: unknown snapshot action %q", slot, opts.Snapshot)
 	}
-	res, err := c.exec(ctx, b.String())
+	// pglogrepl pastes the slot and plugin names into the command as they
+	// are: quote them here.
+	r, err := pglogrepl.CreateReplicationSlot(ctx, c.pg, quoteIdent(slot), quoteIdent(plugin),
+		pglogrepl.CreateReplicationSlotOptions{Temporary: opts.Temporary, SnapshotAction: action, Mode: pglogrepl.LogicalReplication})
 	if err != nil {
 		return SlotResult{}, fmt.Errorf("create replication slot %s: %w", slot, err)
 	}
-	if len(res.Rows) != 1 || len(res.Rows[0]) < 4 {
-		return SlotResult{}, fmt.Errorf("create replication slot %s: unexpected result shape", slot)
-	}
-	row := res.Rows[0]
-	cp, err := ParseLSN(string(row[1]))
+	cp, err := ParseLSN(r.ConsistentPoint)
 	if err != nil {
 		return SlotResult{}, fmt.Errorf("create replication slot %s: %w", slot, err)
 	}
-	return SlotResult{SlotName: string(row[0]), ConsistentPoint: cp, SnapshotName: string(row[2]), OutputPlugin: string(row[3])}, nil
+	return SlotResult{SlotName: r.SlotName, ConsistentPoint: cp, SnapshotName: r.SnapshotName, OutputPlugin: r.OutputPlugin}, nil
 }
 
 // DropReplicationSlot drops a slot. With wait it waits for a slot that is
 // active on another connection instead of failing.
 func (c *Conn) DropReplicationSlot(ctx context.Context, slot string, wait bool) error {
-	sql := "DROP_REPLICATION_SLOT " + quoteIdent(slot)
-	if wait {
-		sql += " WAIT"
+	if c.streaming {
+		return ErrStreaming
 	}
-	if _, err := c.exec(ctx, sql); err != nil {
+	// Quoted here: pglogrepl does not quote the slot name.
+	if err := pglogrepl.DropReplicationSlot(ctx, c.pg, quoteIdent(slot), pglogrepl.DropReplicationSlotOptions{Wait: wait}); err != nil {
 		return fmt.Errorf("drop replication slot %s: %w", slot, err)
 	}
 	return nil
@@ -217,19 +204,19 @@ type PluginArgs struct {
 	Extra map[string]string
 }
 
-func (a PluginArgs) options() (string, error) {
+func (a PluginArgs) options() ([]string, error) {
 	v := a.ProtoVersion
 	if v == 0 {
 		v = 2
 	}
 	if v != 1 && v != 2 {
-		return "", fmt.Errorf("unsupported proto_version %d (want 1 or 2)", v)
+		return nil, fmt.Errorf("unsupported proto_version %d (want 1 or 2)", v)
 	}
 	if a.Streaming && v < 2 {
-		return "", fmt.Errorf("streaming needs proto_version 2")
+		return nil, fmt.Errorf("streaming needs proto_version 2")
 	}
 	if len(a.Publications) == 0 {
-		return "", fmt.Errorf("no publication named")
+		return nil, fmt.Errorf("no publication named")
 	}
 	pubs := make([]string, len(a.Publications))
 	for i, p := range a.Publications {
@@ -256,7 +243,7 @@ func (a PluginArgs) options() (string, error) {
 	for _, k := range keys {
 		opts = append(opts, quoteIdent(k)+" "+quoteLiteral(a.Extra[k]))
 	}
-	return strings.Join(opts, ", "), nil
+	return opts, nil
 }
 
 // StartReplication starts streaming from slot at start (normally the slot's
@@ -272,29 +259,20 @@ func (c *Conn) StartReplication(ctx context.Context, slot string, start LSN, arg
 	if err != nil {
 		return fmt.Errorf("start replication %s: %w", slot, err)
 	}
-	sql := fmt.Sprintf("START_REPLICATION SLOT %s LOGICAL %s (%s)", quoteIdent(slot), start, opts)
-	c.pg.Frontend().Send(&pgproto3.Query{String: sql})
-	if err := c.pg.Frontend().Flush(); err != nil {
+	// Quoted here: pglogrepl does not quote the slot name.
+	err = pglogrepl.StartReplication(ctx, c.pg, quoteIdent(slot), pglogrepl.LSN(start),
+		pglogrepl.StartReplicationOptions{Mode: pglogrepl.LogicalReplication, PluginArgs: opts})
+	if err != nil {
+		// On an ErrorResponse pglogrepl returns before the server's
+		// ReadyForQuery: read to it so the connection takes commands again.
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			c.drainToReady(ctx)
+		}
 		return fmt.Errorf("start replication %s: %w", slot, err)
 	}
-	for {
-		msg, err := c.pg.ReceiveMessage(ctx)
-		if err != nil {
-			return fmt.Errorf("start replication %s: %w", slot, err)
-		}
-		switch m := msg.(type) {
-		case *pgproto3.CopyBothResponse:
-			c.streaming = true
-			return nil
-		case *pgproto3.ErrorResponse:
-			pgErr := pgconn.ErrorResponseToPgError(m)
-			c.drainToReady(ctx)
-			return fmt.Errorf("start replication %s: %w", slot, pgErr)
-		case *pgproto3.NoticeResponse, *pgproto3.ParameterStatus:
-		default:
-			return fmt.Errorf("start replication %s: unexpected %T", slot, msg)
-		}
-	}
+	c.streaming = true
+	return nil
 }
 
 // drainToReady reads up to ReadyForQuery so the connection can take the next

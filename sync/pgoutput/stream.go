@@ -1,12 +1,14 @@
 package pgoutput
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -80,27 +82,22 @@ func parseCopyData(b []byte) (StreamMessage, error) {
 		return nil, fmt.Errorf("replication stream: empty CopyData")
 	}
 	switch b[0] {
-	case 'w':
-		if len(b) < 25 {
-			return nil, fmt.Errorf("replication stream: XLogData of %d bytes", len(b))
+	case pglogrepl.XLogDataByteID:
+		x, err := pglogrepl.ParseXLogData(b[1:])
+		if err != nil {
+			return nil, fmt.Errorf("replication stream: %w", err)
 		}
-		data := make([]byte, len(b)-25)
-		copy(data, b[25:])
-		return &XLogData{
-			WALStart:     LSN(binary.BigEndian.Uint64(b[1:])),
-			ServerWALEnd: LSN(binary.BigEndian.Uint64(b[9:])),
-			ServerTime:   pgTime(int64(binary.BigEndian.Uint64(b[17:]))),
-			Data:         data,
-		}, nil
-	case 'k':
-		if len(b) < 18 {
-			return nil, fmt.Errorf("replication stream: keepalive of %d bytes", len(b))
+		// pglogrepl's WALData points into the connection's read buffer,
+		// which the next receive overwrites; decoded tuples point into
+		// Data, so it is copied once here.
+		return &XLogData{WALStart: LSN(x.WALStart), ServerWALEnd: LSN(x.ServerWALEnd), ServerTime: x.ServerTime,
+			Data: bytes.Clone(x.WALData)}, nil
+	case pglogrepl.PrimaryKeepaliveMessageByteID:
+		k, err := pglogrepl.ParsePrimaryKeepaliveMessage(b[1:])
+		if err != nil {
+			return nil, fmt.Errorf("replication stream: %w", err)
 		}
-		return &PrimaryKeepalive{
-			ServerWALEnd:   LSN(binary.BigEndian.Uint64(b[1:])),
-			ServerTime:     pgTime(int64(binary.BigEndian.Uint64(b[9:]))),
-			ReplyRequested: b[17] != 0,
-		}, nil
+		return &PrimaryKeepalive{ServerWALEnd: LSN(k.ServerWALEnd), ServerTime: k.ServerTime, ReplyRequested: k.ReplyRequested}, nil
 	default:
 		return nil, fmt.Errorf("replication stream: unknown CopyData type %q", b[0])
 	}
@@ -119,7 +116,10 @@ type StandbyStatus struct {
 	ClientTime time.Time
 }
 
-// SendStandbyStatus sends a standby status update.
+// SendStandbyStatus sends a standby status update. It does not use
+// pglogrepl.SendStandbyStatusUpdate, which copies the write position into
+// a zero flush or apply position (acknowledging as durable what is only
+// received) and writes without the context's deadline.
 func (c *Conn) SendStandbyStatus(ctx context.Context, s StandbyStatus) error {
 	if !c.streaming {
 		return ErrNotStreaming
