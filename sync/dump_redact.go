@@ -1,6 +1,7 @@
 package twinsync
 
 import (
+	"context"
 	"errors"
 	"regexp"
 	"strings"
@@ -31,16 +32,31 @@ func redact(err error) error {
 	}
 	// The PgError is wrapped; its text is inside the wrappers' text too, so
 	// rebuild the chain's message around the clean error.
-	return &redactedError{msg: strings.Replace(err.Error(), pgErr.Error(), clean.Error(), 1), pg: clean}
+	// errors.Is must still find the sentinels the chain held (a source
+	// that went away during a retry is ErrSourceUnreachable, whatever
+	// PostgreSQL said last).
+	r := &redactedError{msg: strings.Replace(err.Error(), pgErr.Error(), clean.Error(), 1), pg: clean}
+	for _, s := range keptSentinels {
+		if errors.Is(err, s) {
+			r.kept = append(r.kept, s)
+		}
+	}
+	return r
 }
+
+// keptSentinels are the errors callers test for with errors.Is through a
+// redacted chain.
+var keptSentinels = []error{ErrSourceUnreachable, ErrNeedsResync, ErrSourceNotReady, ErrNotStreaming,
+	context.Canceled, context.DeadlineExceeded}
 
 type redactedError struct {
-	msg string
-	pg  *pgconn.PgError
+	msg  string
+	pg   *pgconn.PgError
+	kept []error
 }
 
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.pg }
+func (e *redactedError) Error() string   { return e.msg }
+func (e *redactedError) Unwrap() []error { return append([]error{e.pg}, e.kept...) }
 
 // Classes whose messages name objects, not values.
 var safeClasses = map[string]bool{

@@ -52,6 +52,23 @@ func TestRedactPgErrors(t *testing.T) {
 	}
 }
 
+// A source that shut down during the retries is still ErrSourceUnreachable
+// once its last error (a PgError) is redacted.
+func TestRedactKeepsSentinels(t *testing.T) {
+	shut := &pgconn.PgError{Severity: "FATAL", Code: "57P03", Message: "the database system is shutting down"}
+	err := redact(fmt.Errorf("join source snapshot: %w", fmt.Errorf("%w after 3 attempts: %w", ErrSourceUnreachable, shut)))
+	if !errors.Is(err, ErrSourceUnreachable) {
+		t.Errorf("redact(%v) lost ErrSourceUnreachable", err)
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "57P03" {
+		t.Errorf("redact(%v) lost the PgError", err)
+	}
+	if errors.Is(err, ErrNeedsResync) {
+		t.Errorf("redact(%v) gained ErrNeedsResync", err)
+	}
+}
+
 func TestRedactToolStderr(t *testing.T) {
 	stderr := `pg_restore: error: could not execute query: ERROR:  could not create unique index "customers_email_key"
 DETAIL:  Key (email)=(bob@example.com) is duplicated.
