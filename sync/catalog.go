@@ -12,7 +12,7 @@ import (
 
 // Filter selects the tables ReadCatalog describes: the same selection the
 // dump sync copies (sync.include_schemas, sync.exclude_tables).
-type Filter = Selection
+type Filter = selection
 
 // CatalogSampleRows bounds how many rows per table ReadCatalog samples for
 // PII detection and the leak check's exact values.

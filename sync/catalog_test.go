@@ -237,7 +237,7 @@ func TestMaskPlanCopyAndCheck(t *testing.T) {
 	if checker.ExactCount() < CatalogSampleRows {
 		t.Fatalf("checker holds %d exact values", checker.ExactCount())
 	}
-	findings, err := ScanForLeaks(ctx, dst, checker, 1000)
+	findings, err := scanForLeaks(ctx, dst, checker, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestMaskPlanCopyAndCheck(t *testing.T) {
 		('b@example.org', $1, NULL)`, exact); err != nil {
 		t.Fatal(err)
 	}
-	findings, err = ScanForLeaks(ctx, leaky, checker, 1000)
+	findings, err = scanForLeaks(ctx, leaky, checker, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,28 +12,28 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Masker hands out the row masker for one table's COPY stream. It is the
+// masker hands out the row masker for one table's COPY stream. It is the
 // masking plan as the copy sees it; package anonymize implements it.
-type Masker interface {
+type masker interface {
 	// Table returns the masker for the rows of schema.table, which arrive
 	// with exactly these columns in this order. A nil RowMasker means every
 	// column is kept as is: the plan has judged none of them PII.
-	Table(schema, table string, columns []string) (RowMasker, error)
+	Table(schema, table string, columns []string) (rowMasker, error)
 }
 
-// RowMasker masks COPY text rows. A masker is used by one goroutine at a time.
-type RowMasker interface {
+// rowMasker masks COPY text rows. A masker is used by one goroutine at a time.
+type rowMasker interface {
 	// MaskCopyLine appends the masked form of line, one COPY text row
 	// without its trailing newline, to dst. Errors must not quote the row.
 	MaskCopyLine(dst, line []byte) ([]byte, error)
 }
 
-// MaskerFunc adapts a function to Masker (anonymize's Plan.Table returns its
+// maskerFunc adapts a function to Masker (anonymize's Plan.Table returns its
 // own concrete type).
-type MaskerFunc func(schema, table string, columns []string) (RowMasker, error)
+type maskerFunc func(schema, table string, columns []string) (rowMasker, error)
 
 // Table calls f.
-func (f MaskerFunc) Table(schema, table string, columns []string) (RowMasker, error) {
+func (f maskerFunc) Table(schema, table string, columns []string) (rowMasker, error) {
 	return f(schema, table, columns)
 }
 
@@ -43,7 +43,7 @@ type table struct {
 	columns      []string // copied columns: generated ones are computed by the target
 	pages        int64
 	estRows      int64 // reltuples; -1 when never analyzed
-	masker       RowMasker
+	masker       rowMasker
 	qname        string
 }
 
@@ -100,7 +100,7 @@ func (t *table) columnList() string {
 // synced, largest first, and gets each one's masker before any row moves.
 // Leaf tables only: a partitioned parent has no rows of its own, and ONLY
 // keeps inheritance parents from repeating their children's rows.
-func (r *run) listTables(ctx context.Context, m Masker) ([]*table, error) {
+func (r *run) listTables(ctx context.Context, m masker) ([]*table, error) {
 	generated := "AND a.attgenerated = ''"
 	if r.srcVersion < 120000 {
 		generated = ""

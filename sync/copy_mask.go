@@ -9,10 +9,10 @@ import (
 	"github.com/pgtwin/pgtwin/anonymize"
 )
 
-// PlanMasker masks with an anonymize plan and key. Table refuses tables
+// planMasker masks with an anonymize plan and key. Table refuses tables
 // with unclassified PII, so even a plan nobody checked copies no such row.
-func PlanMasker(plan *anonymize.Plan, key []byte) Masker {
-	return MaskerFunc(func(schema, table string, _ []string) (RowMasker, error) {
+func planMasker(plan *anonymize.Plan, key []byte) masker {
+	return maskerFunc(func(schema, table string, _ []string) (rowMasker, error) {
 		tm, err := plan.Table(schema, table, key)
 		if err != nil {
 			return nil, err
@@ -21,12 +21,12 @@ func PlanMasker(plan *anonymize.Plan, key []byte) Masker {
 	})
 }
 
-// AnonymizePlan is the Dumper.Plan hook for the config's [anonymize]: it
+// anonymizePlan is the Dumper.Plan hook for the config's [anonymize]: it
 // reads the source catalog (with samples) through the run's connection,
 // builds the plan, stops on unclassified PII with anonymize's sentence
 // naming each column and the rule to add, and masks with key.
-func AnonymizePlan(rules anonymize.Rules, policy string, key []byte, sel Selection) func(context.Context, *pgx.Conn) (Masker, error) {
-	return func(ctx context.Context, src *pgx.Conn) (Masker, error) {
+func anonymizePlan(rules anonymize.Rules, policy string, key []byte, sel selection) func(context.Context, *pgx.Conn) (masker, error) {
+	return func(ctx context.Context, src *pgx.Conn) (masker, error) {
 		cat, err := ReadCatalog(ctx, src, sel)
 		if err != nil {
 			return nil, fmt.Errorf("read source catalog: %w", redact(err))
@@ -38,6 +38,6 @@ func AnonymizePlan(rules anonymize.Rules, policy string, key []byte, sel Selecti
 		if err := plan.UnclassifiedError(); err != nil {
 			return nil, err
 		}
-		return PlanMasker(plan, key), nil
+		return planMasker(plan, key), nil
 	}
 }

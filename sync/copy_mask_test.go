@@ -36,9 +36,9 @@ func TestDumpSyncWithAnonymizePlan(t *testing.T) {
 			// As twin.ReplaceMain hands it over: keyword/value, unix socket.
 			tgt.ConnString = fmt.Sprintf("host=%s port=%d user=postgres dbname=app sslmode=disable", tgtCluster.Dir, tgtCluster.Port)
 		}
-		d := &Dumper{
-			Source: Source{URL: src.ConnString("app")},
-			Plan:   AnonymizePlan(demoRules(t), anonymize.PolicyMask, key, Selection{}),
+		d := &dumper{
+			Source: source{URL: src.ConnString("app")},
+			Plan:   anonymizePlan(demoRules(t), anonymize.PolicyMask, key, selection{}),
 		}
 		if err := d.Run(context.Background(), tgt, nil); err != nil {
 			t.Fatalf("Run: %v", err)
@@ -78,13 +78,13 @@ func TestDumpSyncWithAnonymizePlan(t *testing.T) {
 func TestDumpSyncStopsOnUnclassifiedPII(t *testing.T) {
 	src := newSource(t, 50)
 	tgtCluster, tgt := newTarget(t)
-	d := &Dumper{
-		Source: Source{URL: src.ConnString("app")},
-		Plan:   AnonymizePlan(anonymize.Rules{}, anonymize.PolicyFail, make([]byte, 32), Selection{}),
+	d := &dumper{
+		Source: source{URL: src.ConnString("app")},
+		Plan:   anonymizePlan(anonymize.Rules{}, anonymize.PolicyFail, make([]byte, 32), selection{}),
 	}
 	err := d.Run(context.Background(), tgt, nil)
-	var se *StepError
-	if !errors.As(err, &se) || se.Step != StepPlan || !errors.Is(err, anonymize.ErrUnclassified) || !strings.Contains(err.Error(), "customers.email") {
+	var se *stepError
+	if !errors.As(err, &se) || se.Step != stepPlan || !errors.Is(err, anonymize.ErrUnclassified) || !strings.Contains(err.Error(), "customers.email") {
 		t.Fatalf("Run = %v, want step plan refusing unclassified PII and naming customers.email", err)
 	}
 	if strings.Contains(err.Error(), "user1@example.com") {

@@ -44,8 +44,8 @@ func waitFor(t *testing.T, done <-chan error, what string, cond func() bool) {
 func TestDumpSyncSnapshotConsistency(t *testing.T) {
 	src := bigSource(t, 300000)
 	tgtCluster, tgt := newTarget(t)
-	d := &Dumper{Source: Source{URL: src.ConnString("app")}, Parallel: 2, Plan: plan(hashMasker{})}
-	var p Progress
+	d := &dumper{Source: source{URL: src.ConnString("app")}, Parallel: 2, Plan: plan(hashMasker{})}
+	var p progress
 	done := make(chan error, 1)
 	go func() { done <- d.Run(context.Background(), tgt, &p) }()
 
@@ -83,14 +83,14 @@ func TestDumpSyncSourceStoppedMidCopy(t *testing.T) {
 	src := bigSource(t, 300000)
 	tgtCluster, tgt := newTarget(t)
 	log, logs := testLogger(t)
-	d := &Dumper{
-		Source:   Source{URL: src.ConnString("app")},
+	d := &dumper{
+		Source:   source{URL: src.ConnString("app")},
 		Parallel: 2,
 		Plan:     plan(hashMasker{}),
-		Backoff:  Backoff{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond, Attempts: 3},
+		Backoff:  backoff{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond, Attempts: 3},
 		Log:      log,
 	}
-	var p Progress
+	var p progress
 	done := make(chan error, 1)
 	go func() { done <- d.Run(context.Background(), tgt, &p) }()
 	waitFor(t, done, "rows were being copied", func() bool { return p.Stats().Rows > 1000 })
@@ -103,11 +103,11 @@ func TestDumpSyncSourceStoppedMidCopy(t *testing.T) {
 		t.Fatal("the run did not end within a minute of the source stopping")
 	}
 	t.Logf("run error: %v", err)
-	var se *StepError
-	if !errors.As(err, &se) || se.Step != StepCopy {
+	var se *stepError
+	if !errors.As(err, &se) || se.Step != stepCopy {
 		t.Fatalf("Run = %v, want a StepError in step copy", err)
 	}
-	if !errors.Is(err, ErrSourceUnreachable) || !strings.Contains(err.Error(), "sync step copy") {
+	if !errors.Is(err, errSourceUnreachable) || !strings.Contains(err.Error(), "sync step copy") {
 		t.Errorf("error %q does not say the source became unreachable during the copy", err)
 	}
 	if !strings.Contains(logs.String(), "retrying") {
@@ -129,17 +129,17 @@ func TestDumpSyncUnreachableSourceBacksOff(t *testing.T) {
 	l.Close() // nothing listens there now
 
 	log, logs := testLogger(t)
-	d := &Dumper{
-		Source:  Source{URL: fmt.Sprintf("postgres://postgres:hunter2@127.0.0.1:%d/app?sslmode=disable&connect_timeout=2", port)},
+	d := &dumper{
+		Source:  source{URL: fmt.Sprintf("postgres://postgres:hunter2@127.0.0.1:%d/app?sslmode=disable&connect_timeout=2", port)},
 		Plan:    plan(hashMasker{}),
-		Backoff: Backoff{Initial: 20 * time.Millisecond, Max: 40 * time.Millisecond, Attempts: 4},
+		Backoff: backoff{Initial: 20 * time.Millisecond, Max: 40 * time.Millisecond, Attempts: 4},
 		Log:     log,
 	}
 	start := time.Now()
 	err = d.Run(context.Background(), tgt, nil)
 	el := time.Since(start)
-	var se *StepError
-	if !errors.As(err, &se) || se.Step != StepConnect || !errors.Is(err, ErrSourceUnreachable) {
+	var se *stepError
+	if !errors.As(err, &se) || se.Step != stepConnect || !errors.Is(err, errSourceUnreachable) {
 		t.Fatalf("Run = %v, want source unreachable in step connect", err)
 	}
 	if !strings.Contains(err.Error(), "after 4 attempts") {
@@ -160,14 +160,14 @@ func TestDumpSyncDoesNotRetryAuthOrMissingDatabase(t *testing.T) {
 	src := pgtest.Start(t, pgtest.Options{})
 	_, tgt := newTarget(t)
 	log, logs := testLogger(t)
-	d := &Dumper{
-		Source:  Source{URL: src.ConnString("no_such_db")},
+	d := &dumper{
+		Source:  source{URL: src.ConnString("no_such_db")},
 		Plan:    plan(hashMasker{}),
-		Backoff: Backoff{Initial: 10 * time.Millisecond, Attempts: 5},
+		Backoff: backoff{Initial: 10 * time.Millisecond, Attempts: 5},
 		Log:     log,
 	}
 	err := d.Run(context.Background(), tgt, nil)
-	if err == nil || errors.Is(err, ErrSourceUnreachable) || !strings.Contains(err.Error(), "no_such_db") {
+	if err == nil || errors.Is(err, errSourceUnreachable) || !strings.Contains(err.Error(), "no_such_db") {
 		t.Fatalf("Run = %v, want an immediate error naming the missing database", err)
 	}
 	if strings.Contains(logs.String(), "retrying") {
@@ -181,7 +181,7 @@ func TestSourcePasswordFileAndToolConn(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte("s3cret:with:colons\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := Source{URL: "postgres://rep:inurl@db.example:5432/app?sslmode=require&password=q", PasswordFile: pwFile}
+	s := source{URL: "postgres://rep:inurl@db.example:5432/app?sslmode=require&password=q", PasswordFile: pwFile}
 	cfg, err := s.connConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -202,13 +202,13 @@ func TestSourcePasswordFileAndToolConn(t *testing.T) {
 	if db, _ := s.Database(); db != "app" {
 		t.Errorf("Database = %q, want app", db)
 	}
-	if db, _ := (Source{URL: "host=x user=rep"}).Database(); db != "rep" {
+	if db, _ := (source{URL: "host=x user=rep"}).Database(); db != "rep" {
 		t.Errorf("Database without dbname = %q, want the user name as libpq defaults it", db)
 	}
 }
 
 func TestCheckDumpVersion(t *testing.T) {
-	bin, err := FindBinDir()
+	bin, err := findBinDir()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestCheckDumpVersion(t *testing.T) {
 }
 
 func TestSelection(t *testing.T) {
-	s := Selection{IncludeSchemas: []string{"public", "sales"}, ExcludeTables: []string{"public.audit_*", "tmp", "sales.big"}}
+	s := selection{IncludeSchemas: []string{"public", "sales"}, ExcludeTables: []string{"public.audit_*", "tmp", "sales.big"}}
 	for _, c := range []struct {
 		schema, table string
 		want          bool
@@ -244,7 +244,7 @@ func TestSelection(t *testing.T) {
 			t.Errorf("Includes(%s, %s) = %v, want %v", c.schema, c.table, got, c.want)
 		}
 	}
-	if !(Selection{}).Includes("anything", "at_all") {
+	if !(selection{}).Includes("anything", "at_all") {
 		t.Error("the empty selection must include everything")
 	}
 }
@@ -279,8 +279,8 @@ func TestDumpSyncManySmallTables(t *testing.T) {
 	src.Exec(t, "app", ddl.String())
 	for range 3 {
 		tgtCluster, tgt := newTarget(t)
-		d := &Dumper{Source: Source{URL: src.ConnString("app")}, Parallel: 8, Plan: plan(hashMasker{})}
-		var p Progress
+		d := &dumper{Source: source{URL: src.ConnString("app")}, Parallel: 8, Plan: plan(hashMasker{})}
+		var p progress
 		if err := d.Run(context.Background(), tgt, &p); err != nil {
 			t.Fatalf("Run: %v", err)
 		}

@@ -142,7 +142,7 @@ func (w *worker) copyWithRetry(ctx context.Context, t *table, onStart func()) er
 		if !isSourceFault(err) || attempt >= b.Attempts || ctx.Err() != nil {
 			finish(false)
 			if isSourceFault(err) && ctx.Err() == nil {
-				return fmt.Errorf("%w after %d attempts: %w", ErrSourceUnreachable, attempt, err)
+				return fmt.Errorf("%w after %d attempts: %w", errSourceUnreachable, attempt, err)
 			}
 			return err
 		}
@@ -236,8 +236,8 @@ func (e *maskError) Unwrap() error { return e.err }
 // chunks. COPY text escapes newlines inside values, so '\n' ends a row.
 type maskWriter struct {
 	w  io.Writer
-	rm RowMasker // nil: pass through
-	p  *Progress
+	rm rowMasker // nil: pass through
+	p  *progress
 
 	carry []byte // a row split across writes
 	out   []byte

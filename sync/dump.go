@@ -14,33 +14,33 @@ import (
 	"github.com/pgtwin/pgtwin/internal/logkey"
 )
 
-// DefaultOwner is the NOLOGIN role the twin creates to own main's objects.
-const DefaultOwner = "pgtwin_owner"
+// defaultOwner is the NOLOGIN role the twin creates to own main's objects.
+const defaultOwner = "pgtwin_owner"
 
-// Dumper runs dump-mode syncs: schema by pg_dump, data by parallel COPY
+// dumper runs dump-mode syncs: schema by pg_dump, data by parallel COPY
 // streams in one exported snapshot, every row through the masker on the way.
 // Its fields are the config's [source] and [sync] sections; set them before
 // the first Run and leave them alone while one runs.
-type Dumper struct {
-	Source    Source
+type dumper struct {
+	Source    source
 	Parallel  int // sync.parallel; default 4
-	Selection Selection
+	Selection selection
 
 	// Plan checks the masking plan against the source (sampling through the
 	// connection it is given if it wants) and returns the masker for this
 	// run. An error stops the run before the twin gets a single row. It is
 	// required: there is no unmasked sync.
-	Plan func(ctx context.Context, source *pgx.Conn) (Masker, error)
+	Plan func(ctx context.Context, source *pgx.Conn) (masker, error)
 
-	Backoff Backoff // source connection retries; zero: DefaultBackoff
+	Backoff backoff // source connection retries; zero: DefaultBackoff
 	Log     zerolog.Logger
 	// TempDir holds the schema-only archive (DDL, never rows) during a run;
 	// default os.TempDir().
 	TempDir string
 }
 
-// Target is the fresh, empty main the run fills: twin.ReplaceMain's instance.
-type Target struct {
+// target is the fresh, empty main the run fills: twin.ReplaceMain's instance.
+type target struct {
 	// ConnString reaches the target database as a superuser (libpq URL or
 	// keyword/value; pg_restore gets it too).
 	ConnString string
@@ -50,21 +50,21 @@ type Target struct {
 	BinDir string
 }
 
-// StepError is a failed run: the step it failed in and why.
-type StepError struct {
+// stepError is a failed run: the step it failed in and why.
+type stepError struct {
 	Step string
 	Err  error
 }
 
-func (e *StepError) Error() string { return "sync step " + e.Step + ": " + e.Err.Error() }
-func (e *StepError) Unwrap() error { return e.Err }
+func (e *stepError) Error() string { return "sync step " + e.Step + ": " + e.Err.Error() }
+func (e *stepError) Unwrap() error { return e.Err }
 
-// Selection is which tables a sync copies: config sync.include_schemas and
+// selection is which tables a sync copies: config sync.include_schemas and
 // sync.exclude_tables.
 //
 // Excluded tables keep their definition in the twin (applications expect
 // them to exist) but get no rows.
-type Selection struct {
+type selection struct {
 	// IncludeSchemas are exact schema names; empty means every non-system
 	// schema.
 	IncludeSchemas []string
@@ -74,7 +74,7 @@ type Selection struct {
 }
 
 // IncludesSchema reports whether tables of schema are synced.
-func (s Selection) IncludesSchema(schema string) bool {
+func (s selection) IncludesSchema(schema string) bool {
 	if len(s.IncludeSchemas) == 0 {
 		return true
 	}
@@ -87,7 +87,7 @@ func (s Selection) IncludesSchema(schema string) bool {
 }
 
 // Includes reports whether the rows of schema.table are synced.
-func (s Selection) Includes(schema, table string) bool {
+func (s selection) Includes(schema, table string) bool {
 	if !s.IncludesSchema(schema) {
 		return false
 	}
@@ -117,16 +117,16 @@ func match(pattern, name string) bool {
 	return ok || (err != nil && pattern == name)
 }
 
-// Run copies the source into the target and returns nil when the target is
+// syncRun copies the source into the target and returns nil when the target is
 // a complete, masked, analyzed twin. On error the target is half-built and
 // must be thrown away (twin.ReplaceMain does). p, if not nil, is kept up to
 // date for status readers.
-func (d *Dumper) Run(ctx context.Context, tgt Target, p *Progress) (err error) {
+func (d *dumper) Run(ctx context.Context, tgt target, p *progress) (err error) {
 	if p == nil {
-		p = &Progress{}
+		p = &progress{}
 	}
 	if tgt.Owner == "" {
-		tgt.Owner = DefaultOwner
+		tgt.Owner = defaultOwner
 	}
 	parallel := d.Parallel
 	if parallel <= 0 {
@@ -138,10 +138,10 @@ func (d *Dumper) Run(ctx context.Context, tgt Target, p *Progress) (err error) {
 	r := &run{d: d, tgt: tgt, p: p, log: log, parallel: parallel}
 	defer r.close()
 
-	step := StepConnect
+	step := stepConnect
 	defer func() {
 		if err != nil {
-			err = &StepError{Step: step, Err: err}
+			err = &stepError{Step: step, Err: err}
 			if ctx.Err() == nil {
 				log.Error().Err(err).Str(logkey.Step, step).Msg("dump sync failed")
 			}
@@ -154,7 +154,7 @@ func (d *Dumper) Run(ctx context.Context, tgt Target, p *Progress) (err error) {
 		return err
 	}
 
-	step = StepPlan
+	step = stepPlan
 	p.setStep(step)
 	masker, err := d.Plan(ctx, r.src)
 	if err != nil {
@@ -164,7 +164,7 @@ func (d *Dumper) Run(ctx context.Context, tgt Target, p *Progress) (err error) {
 		return errors.New("masking plan returned no masker")
 	}
 
-	step = StepSchema
+	step = stepSchema
 	p.setStep(step)
 	if err := r.exportSnapshot(ctx); err != nil {
 		return err
@@ -172,7 +172,7 @@ func (d *Dumper) Run(ctx context.Context, tgt Target, p *Progress) (err error) {
 	if err := r.fill(ctx, masker, &step); err != nil {
 		return err
 	}
-	p.setStep(StepDone)
+	p.setStep(stepDone)
 	st := p.Stats()
 	log.Info().Int("tables", st.TablesTotal).Int64(logkey.Rows, st.Rows).Int64(logkey.Bytes, st.Bytes).
 		Dur(logkey.Duration, time.Since(start)).Msg("dump sync finished")
@@ -181,9 +181,9 @@ func (d *Dumper) Run(ctx context.Context, tgt Target, p *Progress) (err error) {
 
 // run is one Run's state.
 type run struct {
-	d   *Dumper
-	tgt Target
-	p   *Progress
+	d   *dumper
+	tgt target
+	p   *progress
 	log zerolog.Logger
 
 	parallel   int
@@ -199,7 +199,7 @@ type run struct {
 // fill runs the steps dump and logical mode share once the source snapshot
 // is in place: schema, masked copy, post-data, sequences, ANALYZE. *step
 // follows along so a failure names where it happened.
-func (r *run) fill(ctx context.Context, masker Masker, step *string) error {
+func (r *run) fill(ctx context.Context, masker masker, step *string) error {
 	tables, err := r.listTables(ctx, masker)
 	if err != nil {
 		return err
@@ -212,19 +212,19 @@ func (r *run) fill(ctx context.Context, masker Masker, step *string) error {
 	}
 	next := func(s string) { *step = s; r.p.setStep(s) }
 
-	next(StepCopy)
+	next(stepCopy)
 	if err := r.copyAll(ctx, tables); err != nil {
 		return err
 	}
-	next(StepPostData)
+	next(stepPostData)
 	if err := r.restorePostData(ctx); err != nil {
 		return err
 	}
-	next(StepSequences)
+	next(stepSequences)
 	if err := r.syncSequences(ctx); err != nil {
 		return err
 	}
-	next(StepAnalyze)
+	next(stepAnalyze)
 	if _, err := r.tgtConn.Exec(ctx, "ANALYZE"); err != nil {
 		return fmt.Errorf("analyze: %w", redact(err))
 	}
@@ -253,7 +253,7 @@ func (r *run) close() {
 func (r *run) connect(ctx context.Context) error {
 	r.binDir = r.tgt.BinDir
 	if r.binDir == "" {
-		d, err := FindBinDir()
+		d, err := findBinDir()
 		if err != nil {
 			return err
 		}

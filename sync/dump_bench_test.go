@@ -76,15 +76,15 @@ FROM generate_series(1, %[1]d * 3) i;`, n))
 		t.Fatal(err)
 	}
 	key := make([]byte, 32)
-	d := &Dumper{
-		Source:   Source{URL: src.ConnString("app")},
+	d := &dumper{
+		Source:   source{URL: src.ConnString("app")},
 		Parallel: 4,
-		Plan:     AnonymizePlan(rules, anonymize.PolicyMask, key, Selection{}),
+		Plan:     anonymizePlan(rules, anonymize.PolicyMask, key, selection{}),
 		Log:      zerolog.New(os.Stderr).Level(zerolog.InfoLevel),
 	}
-	var p Progress
+	var p progress
 	startA := time.Now()
-	if err := d.Run(ctx, Target{ConnString: tgtA.ConnString("app"), BinDir: tgtA.Bin}, &p); err != nil {
+	if err := d.Run(ctx, target{ConnString: tgtA.ConnString("app"), BinDir: tgtA.Bin}, &p); err != nil {
 		t.Fatalf("dump sync: %v", err)
 	}
 	durA := time.Since(startA)
@@ -120,8 +120,8 @@ FROM generate_series(1, %[1]d * 3) i;`, n))
 	fmt.Printf("source database: %.2f GB (%d customers, %d rows copied, %.2f GB of COPY text)\n",
 		float64(size)/(1<<30), n, st.Rows, float64(st.Bytes)/(1<<30))
 	fmt.Printf("pgtwin dump sync, masked, parallel 4:   %v  (connect %v, plan %v, schema %v, copy %v, post-data %v, sequences %v, analyze %v)\n",
-		durA.Round(10*time.Millisecond), phase(StepConnect, StepPlan), phase(StepPlan, StepSchema), phase(StepSchema, StepCopy),
-		phase(StepCopy, StepPostData), phase(StepPostData, StepSequences), phase(StepSequences, StepAnalyze), phase(StepAnalyze, StepDone))
+		durA.Round(10*time.Millisecond), phase(stepConnect, stepPlan), phase(stepPlan, stepSchema), phase(stepSchema, stepCopy),
+		phase(stepCopy, stepPostData), phase(stepPostData, stepSequences), phase(stepSequences, stepAnalyze), phase(stepAnalyze, stepDone))
 	fmt.Printf("pg_dump -Fd -j 4 + pg_restore -j 4:     %v  (dump %v, restore %v)\n",
 		durB.Round(10*time.Millisecond), dumped.Round(10*time.Millisecond), (durB - dumped).Round(10*time.Millisecond))
 	fmt.Printf("ratio pgtwin / baseline: %.2f\n", durA.Seconds()/durB.Seconds())

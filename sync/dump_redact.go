@@ -33,7 +33,7 @@ func redact(err error) error {
 	// The PgError is wrapped; its text is inside the wrappers' text too, so
 	// rebuild the chain's message around the clean error.
 	// errors.Is must still find the sentinels the chain held (a source
-	// that went away during a retry is ErrSourceUnreachable, whatever
+	// that went away during a retry is errSourceUnreachable, whatever
 	// PostgreSQL said last).
 	r := &redactedError{msg: strings.Replace(err.Error(), pgErr.Error(), clean.Error(), 1), pg: clean}
 	for _, s := range keptSentinels {
@@ -46,7 +46,7 @@ func redact(err error) error {
 
 // keptSentinels are the errors callers test for with errors.Is through a
 // redacted chain.
-var keptSentinels = []error{ErrSourceUnreachable, ErrNeedsResync, ErrSourceNotReady, ErrNotStreaming,
+var keptSentinels = []error{errSourceUnreachable, errNeedsResync, errSourceNotReady, errNotStreaming,
 	context.Canceled, context.DeadlineExceeded}
 
 type redactedError struct {

@@ -52,20 +52,20 @@ func TestRedactPgErrors(t *testing.T) {
 	}
 }
 
-// A source that shut down during the retries is still ErrSourceUnreachable
+// A source that shut down during the retries is still errSourceUnreachable
 // once its last error (a PgError) is redacted.
 func TestRedactKeepsSentinels(t *testing.T) {
 	shut := &pgconn.PgError{Severity: "FATAL", Code: "57P03", Message: "the database system is shutting down"}
-	err := redact(fmt.Errorf("join source snapshot: %w", fmt.Errorf("%w after 3 attempts: %w", ErrSourceUnreachable, shut)))
-	if !errors.Is(err, ErrSourceUnreachable) {
-		t.Errorf("redact(%v) lost ErrSourceUnreachable", err)
+	err := redact(fmt.Errorf("join source snapshot: %w", fmt.Errorf("%w after 3 attempts: %w", errSourceUnreachable, shut)))
+	if !errors.Is(err, errSourceUnreachable) {
+		t.Errorf("redact(%v) lost errSourceUnreachable", err)
 	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "57P03" {
 		t.Errorf("redact(%v) lost the PgError", err)
 	}
-	if errors.Is(err, ErrNeedsResync) {
-		t.Errorf("redact(%v) gained ErrNeedsResync", err)
+	if errors.Is(err, errNeedsResync) {
+		t.Errorf("redact(%v) gained errNeedsResync", err)
 	}
 }
 
@@ -86,10 +86,10 @@ pg_restore: error: insert or update on table "orders" violates foreign key const
 }
 
 func TestProgressRateAndETA(t *testing.T) {
-	var p Progress
+	var p progress
 	t0 := time.Now()
 	p.begin(t0)
-	p.setStep(StepCopy)
+	p.setStep(stepCopy)
 	p.startCopy([]*table{{estRows: 600, pages: 10}, {estRows: 400, pages: 5}}, t0)
 	p.tableStarted("public.a")
 	p.add(250, 25000)
@@ -110,9 +110,9 @@ func TestProgressRateAndETA(t *testing.T) {
 		t.Errorf("after finishing a table and a retry's uncount: %+v", st)
 	}
 
-	var unknown Progress
+	var unknown progress
 	unknown.begin(t0)
-	unknown.setStep(StepCopy)
+	unknown.setStep(stepCopy)
 	unknown.startCopy([]*table{{estRows: -1, pages: 100}}, t0)
 	unknown.add(10, 8192*25)
 	if st := unknown.statsAt(t0.Add(time.Second)); !st.HasETA || st.ETA != 3*time.Second {
@@ -121,12 +121,12 @@ func TestProgressRateAndETA(t *testing.T) {
 }
 
 func TestProgressRecordsSteps(t *testing.T) {
-	var p Progress
+	var p progress
 	p.begin(time.Now())
-	p.setStep(StepPlan)
-	p.setStep(StepSchema)
+	p.setStep(stepPlan)
+	p.setStep(stepSchema)
 	st := p.Stats()
-	if len(st.Steps) != 3 || st.Steps[0].Step != StepConnect || st.Steps[2].Step != StepSchema || st.Steps[2].Start.Before(st.Steps[0].Start) {
+	if len(st.Steps) != 3 || st.Steps[0].Step != stepConnect || st.Steps[2].Step != stepSchema || st.Steps[2].Start.Before(st.Steps[0].Start) {
 		t.Errorf("steps = %+v, want connect, plan, schema in order", st.Steps)
 	}
 	if st.ETASeconds() != nil {

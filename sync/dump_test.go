@@ -54,12 +54,12 @@ ANALYZE;
 
 // newTarget stands in for twin.ReplaceMain's fresh main: an empty database
 // owned by the NOLOGIN owner role.
-func newTarget(t *testing.T) (*pgtest.Cluster, Target) {
+func newTarget(t *testing.T) (*pgtest.Cluster, target) {
 	t.Helper()
 	c := pgtest.Start(t, pgtest.Options{})
 	c.Exec(t, "postgres", "CREATE ROLE pgtwin_owner NOLOGIN")
 	c.Exec(t, "postgres", "CREATE DATABASE app OWNER pgtwin_owner")
-	return c, Target{ConnString: c.ConnString("app"), BinDir: c.Bin}
+	return c, target{ConnString: c.ConnString("app"), BinDir: c.Bin}
 }
 
 func newSource(t *testing.T, customers int) *pgtest.Cluster {
@@ -80,7 +80,7 @@ type hashMasker map[string][]string // "schema.table" → columns
 
 type hashRows struct{ masked []bool }
 
-func (h hashMasker) Table(schema, table string, columns []string) (RowMasker, error) {
+func (h hashMasker) Table(schema, table string, columns []string) (rowMasker, error) {
 	cols := h[schema+"."+table]
 	if len(cols) == 0 {
 		return nil, nil
@@ -124,8 +124,8 @@ var demoMasks = hashMasker{
 	"public.payments":  {"card_number"},
 }
 
-func plan(m Masker) func(context.Context, *pgx.Conn) (Masker, error) {
-	return func(context.Context, *pgx.Conn) (Masker, error) { return m, nil }
+func plan(m masker) func(context.Context, *pgx.Conn) (masker, error) {
+	return func(context.Context, *pgx.Conn) (masker, error) { return m, nil }
 }
 
 func testLogger(t *testing.T) (zerolog.Logger, *syncBuffer) {
@@ -165,20 +165,20 @@ func TestDumpSyncDemoSchema(t *testing.T) {
 	src := newSource(t, 2000)
 	tgtCluster, tgt := newTarget(t)
 	log, logs := testLogger(t)
-	d := &Dumper{
-		Source:    Source{URL: src.ConnString("app")},
+	d := &dumper{
+		Source:    source{URL: src.ConnString("app")},
 		Parallel:  3,
-		Selection: Selection{ExcludeTables: []string{"audit.events"}},
+		Selection: selection{ExcludeTables: []string{"audit.events"}},
 		Plan:      plan(demoMasks),
-		Backoff:   Backoff{Initial: 10 * time.Millisecond, Attempts: 3},
+		Backoff:   backoff{Initial: 10 * time.Millisecond, Attempts: 3},
 		Log:       log,
 	}
-	var p Progress
+	var p progress
 	if err := d.Run(ctx, tgt, &p); err != nil {
 		t.Fatalf("Run: %v\nlog:\n%s", err, logs)
 	}
 	st := p.Stats()
-	if st.Step != StepDone || st.TablesDone != 8 || st.TablesTotal != 8 {
+	if st.Step != stepDone || st.TablesDone != 8 || st.TablesTotal != 8 {
 		t.Errorf("progress = %+v, want step done, 8/8 tables", st)
 	}
 	if want := int64(2000 + 3000 + 10000 + 10000 + 6 + 5); st.Rows != want || st.Bytes == 0 {
@@ -315,13 +315,13 @@ func TestDumpSyncPlanFailureCopiesNothing(t *testing.T) {
 	src := newSource(t, 10)
 	tgtCluster, tgt := newTarget(t)
 	planErr := errors.New("unclassified PII: public.customers.phone")
-	d := &Dumper{
-		Source: Source{URL: src.ConnString("app")},
-		Plan:   func(context.Context, *pgx.Conn) (Masker, error) { return nil, planErr },
+	d := &dumper{
+		Source: source{URL: src.ConnString("app")},
+		Plan:   func(context.Context, *pgx.Conn) (masker, error) { return nil, planErr },
 	}
 	err := d.Run(context.Background(), tgt, nil)
-	var se *StepError
-	if !errors.As(err, &se) || se.Step != StepPlan || !errors.Is(err, planErr) {
+	var se *stepError
+	if !errors.As(err, &se) || se.Step != stepPlan || !errors.Is(err, planErr) {
 		t.Fatalf("Run = %v, want a StepError in step plan wrapping the plan's error", err)
 	}
 	if n := query[int64](t, tgtCluster, "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"); n != 0 {
@@ -329,14 +329,14 @@ func TestDumpSyncPlanFailureCopiesNothing(t *testing.T) {
 	}
 
 	// A masker refusing one table also stops the run before any row moves.
-	d.Plan = plan(MaskerFunc(func(schema, table string, _ []string) (RowMasker, error) {
+	d.Plan = plan(maskerFunc(func(schema, table string, _ []string) (rowMasker, error) {
 		if table == "payments" {
 			return nil, errors.New("column card_number is unclassified")
 		}
 		return nil, nil
 	}))
 	err = d.Run(context.Background(), tgt, nil)
-	if !errors.As(err, &se) || se.Step != StepSchema || !strings.Contains(err.Error(), "card_number") {
+	if !errors.As(err, &se) || se.Step != stepSchema || !strings.Contains(err.Error(), "card_number") {
 		t.Fatalf("Run = %v, want a StepError in step schema naming the column", err)
 	}
 	if n := query[int64](t, tgtCluster, "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"); n != 0 {
@@ -346,7 +346,7 @@ func TestDumpSyncPlanFailureCopiesNothing(t *testing.T) {
 	// include_schemas: only audit's tables are created and filled.
 	only, onlyTgt := newTarget(t)
 	d.Plan = plan(hashMasker{})
-	d.Selection = Selection{IncludeSchemas: []string{"audit"}}
+	d.Selection = selection{IncludeSchemas: []string{"audit"}}
 	if err := d.Run(context.Background(), onlyTgt, nil); err != nil {
 		t.Fatalf("Run with include_schemas: %v", err)
 	}

@@ -1,32 +1,18 @@
 package twinsync
 
-// Logical mode, as the daemon wires it:
+// Logical mode. The Syncer (syncer_logical.go) runs a follower over Main:
 //
-//	f := &twinsync.Follower{
+//	f := &follower{
 //		Source: ..., Selection: ..., Parallel: cfg.Sync.Parallel,
-//		Plan: twinsync.AnonymizePlan(rules, policy, key, sel),
-//		TargetConn: func(ctx context.Context) (string, error) {
-//			inst, err := tw.MainInstance(ctx)
-//			if err != nil {
-//				return "", err
-//			}
-//			return inst.ConnString(inst.Superuser, tw.MainDatabase()), nil
-//		},
-//		Rebuild: func(ctx context.Context, fill func(context.Context, twinsync.Target) error) error {
-//			_, err := tw.ReplaceMain(ctx, func(ctx context.Context, inst *engine.Instance) error {
-//				return fill(ctx, twinsync.Target{ConnString: inst.ConnString(inst.Superuser, db)})
-//			})
-//			return err
-//		},
-//		SpillDir: filepath.Join(dataDir, "sync", "spill"), TempDir: ...,
+//		Plan:       anonymizePlan(rules, policy, key, sel),
+//		TargetConn: main.ConnString, // follows main across Replace and restarts
+//		Rebuild:    ... main.Replace(ctx, fill) ...,
+//		SpillDir:   ..., TempDir: ...,
 //	}
 //	f.Start(ctx)          // fills main on first start, then follows
-//	f.Snapshot(ctx, func(ctx context.Context, lsn string) error {
-//		_, err := tw.TakeSnapshot(ctx, twin.SnapshotOptions{SourceLSN: lsn})
-//		return err
-//	})                    // sync now, and on sync.schedule
+//	f.Snapshot(ctx, take) // sync now, and on sync.schedule: take gets the source LSN
 //	f.Status()            // sync status
-//	f.Stop(); f.DropSlot(ctx) // sync stop [--drop-slot]
+//	f.Stop(); f.DropSlot(ctx)
 //	f.Resync(ctx)         // sync now --resync
 
 import (
@@ -45,43 +31,43 @@ import (
 	"github.com/pgtwin/pgtwin/twin/api"
 )
 
-// Follower states, as `pgtwin sync status` shows them.
+// follower states, as `pgtwin sync status` shows them.
 const (
-	StateInitializing = api.SyncInitializing // publication, slot and initial copy
-	StateStreaming    = api.SyncStreaming
-	StateStopped      = api.SyncStopped
-	StateFailed       = api.SyncFailed
-	StateNeedsResync  = api.SyncNeedsResync
+	stateInitializing = api.SyncInitializing // publication, slot and initial copy
+	stateStreaming    = api.SyncStreaming
+	stateStopped      = api.SyncStopped
+	stateFailed       = api.SyncFailed
+	stateNeedsResync  = api.SyncNeedsResync
 )
 
-// ErrNeedsResync is returned (wrapped) when following cannot go on from
+// errNeedsResync is returned (wrapped) when following cannot go on from
 // where the twin is: the slot is gone or lost its WAL, or the source schema
 // changed in a way that cannot be applied. `pgtwin sync now --resync`
 // starts over.
-var ErrNeedsResync = errors.New("the twin must be rebuilt from the source (pgtwin sync now --resync)")
+var errNeedsResync = errors.New("the twin must be rebuilt from the source (pgtwin sync now --resync)")
 
-// ErrNotStreaming is returned by Snapshot when the follower is not applying.
-var ErrNotStreaming = errors.New("logical sync is not streaming")
+// errNotStreaming is returned by Snapshot when the follower is not applying.
+var errNotStreaming = errors.New("logical sync is not streaming")
 
-// DefaultSlot and DefaultPublication name what the follower creates on the
+// defaultSlot and defaultPublication name what the follower creates on the
 // source.
 const (
-	DefaultSlot        = "pgtwin"
-	DefaultPublication = "pgtwin"
+	defaultSlot        = "pgtwin"
+	defaultPublication = "pgtwin"
 )
 
-// Follower runs logical-mode sync: it keeps the main twin following the
+// follower runs logical-mode sync: it keeps the main twin following the
 // source through a pgoutput slot, masking every change before it is
 // applied. Set the fields before Start and leave them alone after.
-type Follower struct {
-	Source    Source
-	Selection Selection
+type follower struct {
+	Source    source
+	Selection selection
 	Parallel  int // initial copy: tables at once; default 4
 
 	// Plan returns the masker, as Dumper.Plan does. It is called again when
 	// a source table gains a column, so a column the plan does not cover
 	// stops apply before any of its values is written.
-	Plan func(ctx context.Context, source *pgx.Conn) (Masker, error)
+	Plan func(ctx context.Context, source *pgx.Conn) (masker, error)
 
 	// TargetConn returns a superuser connection string for main's database.
 	// It is called on every (re)connect, so it may follow main across
@@ -91,7 +77,7 @@ type Follower struct {
 	// Rebuild replaces main with a fresh, empty database and calls fill on
 	// it; the daemon wraps twin.ReplaceMain. Start calls it when main has
 	// never been filled by this follower, Resync always.
-	Rebuild func(ctx context.Context, fill func(ctx context.Context, tgt Target) error) error
+	Rebuild func(ctx context.Context, fill func(ctx context.Context, tgt target) error) error
 
 	Slot        string // default DefaultSlot
 	Publication string // default DefaultPublication
@@ -110,14 +96,14 @@ type Follower struct {
 	// up with the source's position at the time of the call; default 2 min.
 	CatchUpTimeout time.Duration
 
-	Backoff Backoff // reconnect waits; Attempts is ignored (retries forever)
+	Backoff backoff // reconnect waits; Attempts is ignored (retries forever)
 	Log     zerolog.Logger
 	TempDir string // initial copy's schema archive (DDL only)
 
 	life    startstop.Base
 	mu      sync.Mutex
 	done    chan struct{} // closed when the worker ends
-	st      FollowerStatus
+	st      followerStatus
 	applied pgoutput.LSN // durable in the twin (progress table)
 	passed  pgoutput.LSN // applied, or idle-acknowledged beyond
 	waiters []chan struct{}
@@ -131,9 +117,9 @@ type Follower struct {
 	pendingSince time.Time
 }
 
-// FollowerStatus is what `sync status` shows in logical mode; the fields
+// followerStatus is what `sync status` shows in logical mode; the fields
 // map onto api.SyncStatus.
-type FollowerStatus struct {
+type followerStatus struct {
 	State        string
 	Step         string // initial copy step, while initializing
 	Slot         string
@@ -151,15 +137,15 @@ type FollowerStatus struct {
 	Missing      int64     // updates/deletes that found no row (should be 0)
 	Streamed     int64     // large transactions received in streamed segments
 	SpilledBytes int64     // masked changes of streamed transactions written to SpillDir
-	Copy         *Stats    // initial copy progress, while initializing
+	Copy         *stats    // initial copy progress, while initializing
 }
 
-func (f *Follower) defaults() {
+func (f *follower) defaults() {
 	if f.Slot == "" {
-		f.Slot = DefaultSlot
+		f.Slot = defaultSlot
 	}
 	if f.Publication == "" {
-		f.Publication = DefaultPublication
+		f.Publication = defaultPublication
 	}
 	if f.Parallel <= 0 {
 		f.Parallel = 4
@@ -178,7 +164,7 @@ func (f *Follower) defaults() {
 	}
 }
 
-func (f *Follower) logger() zerolog.Logger {
+func (f *follower) logger() zerolog.Logger {
 	return f.Log.With().Str(logkey.Component, "logical").Logger()
 }
 
@@ -186,7 +172,7 @@ func (f *Follower) logger() zerolog.Logger {
 // was never filled (Rebuild), then streams. It returns at once; Status
 // tells how it goes. Starting while started is an error; after Stop it
 // may start again.
-func (f *Follower) Start(ctx context.Context) error {
+func (f *follower) Start(ctx context.Context) error {
 	f.defaults()
 	if f.Plan == nil {
 		return errors.New("logical sync: no masking plan: refusing to apply unmasked rows")
@@ -201,7 +187,7 @@ func (f *Follower) Start(ctx context.Context) error {
 	f.mu.Lock()
 	f.done = make(chan struct{})
 	f.pause = make(chan *pauseReq)
-	f.st = FollowerStatus{State: StateInitializing, Slot: f.Slot, StartedAt: time.Now()}
+	f.st = followerStatus{State: stateInitializing, Slot: f.Slot, StartedAt: time.Now()}
 	done := f.done
 	f.mu.Unlock()
 	if !f.life.Go(func() {
@@ -209,31 +195,31 @@ func (f *Follower) Start(ctx context.Context) error {
 		f.run(ctx)
 	}) {
 		close(done) // a Stop came between
-		return fmt.Errorf("logical sync: %w", ErrNotStreaming)
+		return fmt.Errorf("logical sync: %w", errNotStreaming)
 	}
 	return nil
 }
 
 // Stop stops following and waits for the worker to end; the slot stays.
 // It is safe to call more than once, and before Start.
-func (f *Follower) Stop() {
+func (f *follower) Stop() {
 	if !f.life.Stop() {
 		return
 	}
 	f.mu.Lock()
-	if f.st.State == StateStreaming || f.st.State == StateInitializing {
-		f.st.State = StateStopped
+	if f.st.State == stateStreaming || f.st.State == stateInitializing {
+		f.st.State = stateStopped
 	}
 	f.mu.Unlock()
 }
 
 // Status returns the current state.
-func (f *Follower) Status() FollowerStatus {
+func (f *follower) Status() followerStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.st
 	if st.State == "" {
-		st.State = StateStopped
+		st.State = stateStopped
 	}
 	if st.Slot == "" {
 		st.Slot = f.Slot
@@ -245,7 +231,7 @@ func (f *Follower) Status() FollowerStatus {
 }
 
 // Applied is the end LSN of the last source transaction durable in the twin.
-func (f *Follower) Applied() pgoutput.LSN {
+func (f *follower) Applied() pgoutput.LSN {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.applied
@@ -253,7 +239,7 @@ func (f *Follower) Applied() pgoutput.LSN {
 
 // WaitPassed waits until every source transaction that committed before
 // lsn is durable in the twin (e.g. lsn of a pg_logical_emit_message barrier).
-func (f *Follower) WaitPassed(ctx context.Context, lsn pgoutput.LSN) error {
+func (f *follower) WaitPassed(ctx context.Context, lsn pgoutput.LSN) error {
 	for {
 		f.mu.Lock()
 		if f.passed >= lsn {
@@ -264,7 +250,7 @@ func (f *Follower) WaitPassed(ctx context.Context, lsn pgoutput.LSN) error {
 		ch := make(chan struct{})
 		f.waiters = append(f.waiters, ch)
 		f.mu.Unlock()
-		if st == StateFailed || st == StateNeedsResync {
+		if st == stateFailed || st == stateNeedsResync {
 			return fmt.Errorf("wait for %s: follower %s: %s", lsn, st, f.Status().LastError)
 		}
 		select {
@@ -277,7 +263,7 @@ func (f *Follower) WaitPassed(ctx context.Context, lsn pgoutput.LSN) error {
 }
 
 // markApplied records what the twin made durable (and what was passed).
-func (f *Follower) markApplied(applied, passed pgoutput.LSN, txns, rows int64) {
+func (f *follower) markApplied(applied, passed pgoutput.LSN, txns, rows int64) {
 	f.mu.Lock()
 	if applied > f.applied {
 		f.applied = applied
@@ -299,10 +285,10 @@ func (f *Follower) markApplied(applied, passed pgoutput.LSN, txns, rows int64) {
 	}
 }
 
-func (f *Follower) setState(state, lastErr string) {
+func (f *follower) setState(state, lastErr string) {
 	f.mu.Lock()
 	f.st.State = state
-	if lastErr != "" || state == StateStreaming {
+	if lastErr != "" || state == stateStreaming {
 		f.st.LastError = lastErr
 	}
 	ws := f.waiters
@@ -313,7 +299,7 @@ func (f *Follower) setState(state, lastErr string) {
 	}
 }
 
-func (f *Follower) setErr(err error) {
+func (f *follower) setErr(err error) {
 	f.mu.Lock()
 	f.st.LastError = err.Error()
 	f.mu.Unlock()
@@ -321,16 +307,16 @@ func (f *Follower) setErr(err error) {
 
 // run is the worker: fill main if needed, then stream until stopped or a
 // fault that needs a person.
-func (f *Follower) run(ctx context.Context) {
+func (f *follower) run(ctx context.Context) {
 	log := f.logger()
 	err := f.follow(ctx)
 	if ctx.Err() != nil {
-		f.setState(StateStopped, "")
+		f.setState(stateStopped, "")
 		return
 	}
-	state := StateFailed
-	if errors.Is(err, ErrNeedsResync) {
-		state = StateNeedsResync
+	state := stateFailed
+	if errors.Is(err, errNeedsResync) {
+		state = stateNeedsResync
 	}
 	log.Error().Err(err).Str(logkey.Status, state).Msg("logical sync stopped")
 	f.setState(state, err.Error())

@@ -336,7 +336,7 @@ func (a *applier) loadTable(ctx context.Context, qname string) (*twinTable, erro
 		tt.always[string(row[0])] = string(row[2]) == "t"
 	}
 	if len(tt.cols) == 0 {
-		return nil, fmt.Errorf("table %s is not in the twin: %w", qname, ErrNeedsResync)
+		return nil, fmt.Errorf("table %s is not in the twin: %w", qname, errNeedsResync)
 	}
 	return tt, nil
 }
@@ -501,7 +501,7 @@ func (a *applier) where(rs *relState, tt *twinTable, c *change, params [][]byte,
 	}
 	if len(conds) == 0 {
 		return "", nil, fmt.Errorf("table %s: change without a replica identity (REPLICA IDENTITY NOTHING, or no primary key): on the source, add a primary key or ALTER TABLE %s REPLICA IDENTITY FULL, then resync: %w",
-			rs.qname, rs.qname, ErrNeedsResync)
+			rs.qname, rs.qname, errNeedsResync)
 	}
 	w := strings.Join(conds, " AND ")
 	if full {

@@ -63,12 +63,12 @@ func TestBenchLogical(t *testing.T) {
 		t.Fatal(err)
 	}
 	spill := t.TempDir()
-	f := &Follower{
-		Source:     Source{URL: src.ConnString("app")},
-		Plan:       AnonymizePlan(rules, anonymize.PolicyMask, testKey, Selection{}),
+	f := &follower{
+		Source:     source{URL: src.ConnString("app")},
+		Plan:       anonymizePlan(rules, anonymize.PolicyMask, testKey, selection{}),
 		TargetConn: func(context.Context) (string, error) { return twin.ConnString("app"), nil },
-		Rebuild: func(ctx context.Context, fill func(context.Context, Target) error) error {
-			return fill(ctx, Target{ConnString: twin.ConnString("app"), BinDir: twin.Bin})
+		Rebuild: func(ctx context.Context, fill func(context.Context, target) error) error {
+			return fill(ctx, target{ConnString: twin.ConnString("app"), BinDir: twin.Bin})
 		},
 		SpillDir: spill,
 		Log:      zerolog.Nop(),
@@ -77,7 +77,7 @@ func TestBenchLogical(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Stop()
-	waitState(t, f, StateStreaming, 5*time.Minute)
+	waitState(t, f, stateStreaming, 5*time.Minute)
 
 	// (b) native logical replication into a plain cluster.
 	native := pgtest.Start(t, pgtest.Options{Databases: []string{"app"}, Settings: settings})

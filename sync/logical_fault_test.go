@@ -58,17 +58,17 @@ func runFollowerChild(cfgJSON string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	sel := Selection{ExcludeTables: cfg.Exclude}
-	f := &Follower{
-		Source:           Source{URL: cfg.Source},
+	sel := selection{ExcludeTables: cfg.Exclude}
+	f := &follower{
+		Source:           source{URL: cfg.Source},
 		Selection:        sel,
-		Plan:             AnonymizePlan(rules, anonymize.PolicyMask, testKey, sel),
+		Plan:             anonymizePlan(rules, anonymize.PolicyMask, testKey, sel),
 		TargetConn:       func(context.Context) (string, error) { return cfg.Target, nil },
 		SpillDir:         cfg.Spill,
 		SpillMemory:      128 << 10,
 		SequenceInterval: time.Second,
 		StatusInterval:   time.Second,
-		Backoff:          Backoff{Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond, Attempts: 5},
+		Backoff:          backoff{Initial: 50 * time.Millisecond, Max: 500 * time.Millisecond, Attempts: 5},
 		Log:              zerolog.New(os.Stderr),
 	}
 	if cfg.DieAt != "" {
@@ -88,7 +88,7 @@ func runFollowerChild(cfgJSON string) int {
 	}
 	for {
 		time.Sleep(500 * time.Millisecond)
-		if st := f.Status(); st.State == StateFailed || st.State == StateNeedsResync {
+		if st := f.Status(); st.State == stateFailed || st.State == stateNeedsResync {
 			fmt.Fprintln(os.Stderr, "follower:", st.State, st.LastError)
 			return 1
 		}
@@ -178,7 +178,7 @@ func TestLogicalFaults(t *testing.T) {
 	if err := f.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, f, StateStreaming, 2*time.Minute)
+	waitState(t, f, stateStreaming, 2*time.Minute)
 	f.Stop()
 
 	base := childConfig{Source: e.srcURL, Target: e.tgt.ConnString("app"), Spill: e.spill, Exclude: e.sel.ExcludeTables}

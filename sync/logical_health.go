@@ -13,37 +13,37 @@ import (
 )
 
 // checkSlot fails with ErrNeedsResync when the slot is gone or lost its WAL.
-func (f *Follower) checkSlot(ctx context.Context, src *pgx.Conn) error {
+func (f *follower) checkSlot(ctx context.Context, src *pgx.Conn) error {
 	var walStatus *string
 	err := src.QueryRow(ctx, "SELECT wal_status FROM pg_catalog.pg_replication_slots WHERE slot_name = $1", f.Slot).Scan(&walStatus)
 	if errors.Is(err, pgx.ErrNoRows) {
 		f.setHealth("missing")
-		return fmt.Errorf("replication slot %s does not exist on the source: %w", f.Slot, ErrNeedsResync)
+		return fmt.Errorf("replication slot %s does not exist on the source: %w", f.Slot, errNeedsResync)
 	}
 	if err != nil {
 		return fmt.Errorf("read slot %s: %w", f.Slot, redact(err))
 	}
 	if walStatus != nil && *walStatus == "lost" {
 		f.setHealth("lost")
-		return fmt.Errorf("replication slot %s lost WAL it needed on the source (max_slot_wal_keep_size): %w", f.Slot, ErrNeedsResync)
+		return fmt.Errorf("replication slot %s lost WAL it needed on the source (max_slot_wal_keep_size): %w", f.Slot, errNeedsResync)
 	}
 	return nil
 }
 
-func (f *Follower) setHealth(h string) {
+func (f *follower) setHealth(h string) {
 	f.mu.Lock()
 	f.st.SlotHealth = h
 	f.mu.Unlock()
 }
 
-func (f *Follower) setPending(t time.Time) {
+func (f *follower) setPending(t time.Time) {
 	f.mu.Lock()
 	f.pendingSince = t
 	f.mu.Unlock()
 }
 
 // monitor reads the slot's health from the source every StatusInterval.
-func (f *Follower) monitor(ctx context.Context) {
+func (f *follower) monitor(ctx context.Context) {
 	var conn *pgx.Conn
 	defer func() {
 		if conn != nil {
@@ -73,7 +73,7 @@ func (f *Follower) monitor(ctx context.Context) {
 	}
 }
 
-func (f *Follower) readSlot(ctx context.Context, conn *pgx.Conn) error {
+func (f *follower) readSlot(ctx context.Context, conn *pgx.Conn) error {
 	var confirmed, walStatus *string
 	var lag, retained *int64
 	err := conn.QueryRow(ctx, `SELECT confirmed_flush_lsn::text, wal_status,
@@ -123,12 +123,12 @@ type pauseResult struct {
 // the follower commits what it has applied, copies sequence values from
 // the source, and holds apply while take runs with the source LSN the twin
 // now reflects (for twin.TakeSnapshot's SourceLSN). It returns take's error.
-func (f *Follower) Snapshot(ctx context.Context, take func(ctx context.Context, sourceLSN string) error) error {
+func (f *follower) Snapshot(ctx context.Context, take func(ctx context.Context, sourceLSN string) error) error {
 	f.mu.Lock()
 	ch, done, state := f.pause, f.done, f.st.State
 	f.mu.Unlock()
-	if ch == nil || state != StateStreaming {
-		return fmt.Errorf("snapshot: %w (state %s)", ErrNotStreaming, state)
+	if ch == nil || state != stateStreaming {
+		return fmt.Errorf("snapshot: %w (state %s)", errNotStreaming, state)
 	}
 	// "Now" means the source as it is now: wait (a while) until the twin
 	// has everything the source had written when asked.
@@ -146,7 +146,7 @@ func (f *Follower) Snapshot(ctx context.Context, take func(ctx context.Context, 
 	select {
 	case ch <- req:
 	case <-done:
-		return fmt.Errorf("snapshot: %w", ErrNotStreaming)
+		return fmt.Errorf("snapshot: %w", errNotStreaming)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -154,7 +154,7 @@ func (f *Follower) Snapshot(ctx context.Context, take func(ctx context.Context, 
 	select {
 	case res = <-req.ready:
 	case <-done:
-		return fmt.Errorf("snapshot: %w", ErrNotStreaming)
+		return fmt.Errorf("snapshot: %w", errNotStreaming)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -181,7 +181,7 @@ func (s *session) servePause(ctx context.Context, req *pauseReq) error {
 }
 
 // sourceWALEnd is the source's current WAL position.
-func (f *Follower) sourceWALEnd(ctx context.Context) (pgoutput.LSN, error) {
+func (f *follower) sourceWALEnd(ctx context.Context) (pgoutput.LSN, error) {
 	conn, err := f.dumper().connectSource(ctx)
 	if err != nil {
 		return 0, err

@@ -85,11 +85,11 @@ type logicalEnv struct {
 	t      testing.TB
 	src    *pgtest.Cluster
 	tgt    *pgtest.Cluster
-	sel    Selection
+	sel    selection
 	rules  anonymize.Rules
 	policy string
 	spill  string
-	f      *Follower
+	f      *follower
 	logs   *syncBuffer
 	srcURL string // what the follower dials (a proxy in some tests)
 }
@@ -118,22 +118,22 @@ func newLogicalEnv(t testing.TB, customers int) *logicalEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(spill) })
-	e := &logicalEnv{t: t, src: src, tgt: tgt, sel: Selection{ExcludeTables: []string{"audit.events", "unpublished"}},
+	e := &logicalEnv{t: t, src: src, tgt: tgt, sel: selection{ExcludeTables: []string{"audit.events", "unpublished"}},
 		rules: logicalRules(t), policy: anonymize.PolicyMask, spill: spill, srcURL: src.ConnString("app")}
 	return e
 }
 
-func (e *logicalEnv) follower() *Follower {
+func (e *logicalEnv) follower() *follower {
 	var logs syncBuffer
 	e.logs = &logs
-	f := &Follower{
-		Source:    Source{URL: e.srcURL},
+	f := &follower{
+		Source:    source{URL: e.srcURL},
 		Selection: e.sel,
-		Plan:      AnonymizePlan(e.rules, e.policy, testKey, e.sel),
+		Plan:      anonymizePlan(e.rules, e.policy, testKey, e.sel),
 		TargetConn: func(context.Context) (string, error) {
 			return e.tgt.ConnString("app"), nil
 		},
-		Rebuild: func(ctx context.Context, fill func(context.Context, Target) error) error {
+		Rebuild: func(ctx context.Context, fill func(context.Context, target) error) error {
 			conn, err := pgx.Connect(ctx, e.tgt.ConnString("postgres"))
 			if err != nil {
 				return err
@@ -145,13 +145,13 @@ func (e *logicalEnv) follower() *Follower {
 			if _, err := conn.Exec(ctx, "CREATE DATABASE app OWNER pgtwin_owner"); err != nil {
 				return err
 			}
-			return fill(ctx, Target{ConnString: e.tgt.ConnString("app"), BinDir: e.tgt.Bin})
+			return fill(ctx, target{ConnString: e.tgt.ConnString("app"), BinDir: e.tgt.Bin})
 		},
 		SpillDir:         e.spill,
 		SpillMemory:      256 << 10,
 		SequenceInterval: 2 * time.Second,
 		StatusInterval:   time.Second,
-		Backoff:          Backoff{Initial: 50 * time.Millisecond, Max: time.Second, Attempts: 5},
+		Backoff:          backoff{Initial: 50 * time.Millisecond, Max: time.Second, Attempts: 5},
 		Log:              zerolog.New(io.MultiWriter(&logs, testLogOut())).Level(zerolog.InfoLevel),
 		TempDir:          e.spill,
 	}
@@ -160,7 +160,7 @@ func (e *logicalEnv) follower() *Follower {
 }
 
 // waitState waits for the follower to reach state.
-func waitState(t testing.TB, f *Follower, state string, within time.Duration) {
+func waitState(t testing.TB, f *follower, state string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
@@ -168,7 +168,7 @@ func waitState(t testing.TB, f *Follower, state string, within time.Duration) {
 		if st.State == state {
 			return
 		}
-		if st.State == StateFailed && state != StateFailed {
+		if st.State == stateFailed && state != stateFailed {
 			t.Fatalf("follower failed: %s", st.LastError)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -212,7 +212,7 @@ func (e *logicalEnv) equal() {
 	equalTwin(e.t, e.src, e.tgt, e.sel, e.rules, e.policy)
 }
 
-func equalTwin(t testing.TB, src, tgt *pgtest.Cluster, sel Selection, rules anonymize.Rules, policy string) {
+func equalTwin(t testing.TB, src, tgt *pgtest.Cluster, sel selection, rules anonymize.Rules, policy string) {
 	t.Helper()
 	ctx := context.Background()
 	sc, tc := textConn(t, src), textConn(t, tgt)

@@ -30,13 +30,13 @@ const progressUpsert = `INSERT INTO pgtwin_sync.progress (slot, lsn, updated_at)
 // exported snapshot), copies schema and rows in that snapshot through the
 // dump-mode steps, and records the consistent point in the twin. p, if not
 // nil, shows the copy's progress.
-func (f *Follower) Fill(ctx context.Context, tgt Target, p *Progress) (err error) {
+func (f *follower) Fill(ctx context.Context, tgt target, p *progress) (err error) {
 	f.defaults()
 	if p == nil {
-		p = &Progress{}
+		p = &progress{}
 	}
 	if tgt.Owner == "" {
-		tgt.Owner = DefaultOwner
+		tgt.Owner = defaultOwner
 	}
 	start := time.Now()
 	p.begin(start)
@@ -45,10 +45,10 @@ func (f *Follower) Fill(ctx context.Context, tgt Target, p *Progress) (err error
 	r := &run{d: d, tgt: tgt, p: p, log: log, parallel: f.Parallel}
 	defer r.close()
 
-	step := StepConnect
+	step := stepConnect
 	defer func() {
 		if err != nil {
-			err = &StepError{Step: step, Err: err}
+			err = &stepError{Step: step, Err: err}
 		}
 	}()
 	if f.Plan == nil {
@@ -57,11 +57,11 @@ func (f *Follower) Fill(ctx context.Context, tgt Target, p *Progress) (err error
 	if err := r.connect(ctx); err != nil {
 		return err
 	}
-	if err := CheckSource(ctx, r.src, f.Selection); err != nil {
+	if err := checkSource(ctx, r.src, f.Selection); err != nil {
 		return err
 	}
 
-	step = StepPlan
+	step = stepPlan
 	p.setStep(step)
 	masker, err := f.Plan(ctx, r.src)
 	if err != nil {
@@ -71,7 +71,7 @@ func (f *Follower) Fill(ctx context.Context, tgt Target, p *Progress) (err error
 		return errors.New("masking plan returned no masker")
 	}
 
-	step = StepSchema
+	step = stepSchema
 	p.setStep(step)
 	if err := f.ensurePublication(ctx, r.src); err != nil {
 		return err
@@ -107,7 +107,7 @@ func (f *Follower) Fill(ctx context.Context, tgt Target, p *Progress) (err error
 	if _, err := r.tgtConn.Exec(ctx, progressUpsert, f.Slot, slot.ConsistentPoint.String()); err != nil {
 		return fmt.Errorf("progress table: %w", redact(err))
 	}
-	p.setStep(StepDone)
+	p.setStep(stepDone)
 	st := p.Stats()
 	log.Info().Int("tables", st.TablesTotal).Int64(logkey.Rows, st.Rows).Str(logkey.LSN, slot.ConsistentPoint.String()).
 		Dur(logkey.Duration, time.Since(start)).Msg("initial copy finished")
@@ -117,7 +117,7 @@ func (f *Follower) Fill(ctx context.Context, tgt Target, p *Progress) (err error
 // joinSlotSnapshot stands the slot's exported snapshot in for the one a
 // dump run exports itself: the coordinator imports it, and pg_dump and the
 // copy workers join it as they would a dump's.
-func (f *Follower) joinSlotSnapshot(ctx context.Context, r *run, name string) error {
+func (f *follower) joinSlotSnapshot(ctx context.Context, r *run, name string) error {
 	conn, err := r.d.connectSource(ctx)
 	if err != nil {
 		return err

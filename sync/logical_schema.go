@@ -19,7 +19,7 @@ func (s *session) relation(ctx context.Context, r *pgoutput.Relation) error {
 	d := s.relset.Add(r)
 	if !d.New && !d.Empty() && !d.OnlyAdded() {
 		return fmt.Errorf("table %s changed on the source (%s); logical sync applies only added columns, so the twin must be rebuilt: %w",
-			qualified(r), describeDiff(d), ErrNeedsResync)
+			qualified(r), describeDiff(d), errNeedsResync)
 	}
 	rs, err := s.relState(ctx, r)
 	if err != nil {
@@ -111,34 +111,34 @@ func (s *session) relState(ctx context.Context, r *pgoutput.Relation) (*relState
 				strings.Join(unknown, ", "), rs.qname, errRetryLater)
 		}
 		if attempt >= 8 {
-			return nil, fmt.Errorf("masking plan for %s (columns %s) does not cover column(s) %s: %w", rs.qname, strings.Join(vm.Columns(), ", "), strings.Join(unknown, ", "), ErrNeedsResync)
+			return nil, fmt.Errorf("masking plan for %s (columns %s) does not cover column(s) %s: %w", rs.qname, strings.Join(vm.Columns(), ", "), strings.Join(unknown, ", "), errNeedsResync)
 		}
 		if attempt == 0 {
 			s.log.Info().Str("table", rs.qname).Strs("columns", unknown).Msg("new columns on the source: checking the masking plan")
 		}
 		m, err := s.f.Plan(ctx, s.src)
 		if err != nil {
-			return nil, &PlanError{Table: rs.qname, Columns: unknown, Err: err}
+			return nil, &planError{Table: rs.qname, Columns: unknown, Err: err}
 		}
 		s.masker = m
 	}
 }
 
-// PlanError stops apply when columns added on the source fail the masking
+// planError stops apply when columns added on the source fail the masking
 // plan (typically unclassified PII). Nothing of them was written; add rules
 // and restart the sync to go on from where it stopped.
-type PlanError struct {
+type planError struct {
 	Table   string
 	Columns []string
 	Err     error
 }
 
-func (e *PlanError) Error() string {
+func (e *planError) Error() string {
 	return fmt.Sprintf("apply stopped: column(s) %s added to %s on the source: %v; add the rules, then restart the sync (it goes on from where it stopped)",
 		strings.Join(e.Columns, ", "), e.Table, e.Err)
 }
 
-func (e *PlanError) Unwrap() error { return e.Err }
+func (e *planError) Unwrap() error { return e.Err }
 
 // columnDef reads an added column's type (and, for a kept column, its
 // default) from the source for ALTER TABLE ADD COLUMN in the twin.
@@ -149,7 +149,7 @@ func (s *session) columnDef(ctx context.Context, rs *relState, col string) (stri
 		FROM pg_catalog.pg_attribute a LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 		WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped`, rs.qname, col).Scan(&typ, &def)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("column %s of %s is gone from the source again: %w", col, rs.qname, ErrNeedsResync)
+		return "", fmt.Errorf("column %s of %s is gone from the source again: %w", col, rs.qname, errNeedsResync)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read new column %s of %s: %w", col, rs.qname, redact(err))

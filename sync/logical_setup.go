@@ -9,15 +9,15 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// ErrSourceNotReady is returned (wrapped) when the source lacks a setting or
+// errSourceNotReady is returned (wrapped) when the source lacks a setting or
 // privilege that logical sync needs; the message says what to change.
-var ErrSourceNotReady = errors.New("the source is not ready for logical sync")
+var errSourceNotReady = errors.New("the source is not ready for logical sync")
 
-// CheckSource checks that the source can feed a logical sync of the
+// checkSource checks that the source can feed a logical sync of the
 // selected tables: wal_level, the replication privilege (or RDS's
 // rds_replication role), and a replica identity for every table, so that
 // publishing them never makes an UPDATE or DELETE fail on the source.
-func CheckSource(ctx context.Context, conn *pgx.Conn, sel Selection) error {
+func checkSource(ctx context.Context, conn *pgx.Conn, sel selection) error {
 	var problems []string
 	var walLevel string
 	if err := conn.QueryRow(ctx, "SELECT current_setting('wal_level')").Scan(&walLevel); err != nil {
@@ -59,7 +59,7 @@ func CheckSource(ctx context.Context, conn *pgx.Conn, sel Selection) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("%w:\n  %s", ErrSourceNotReady, strings.Join(problems, "\n  "))
+		return fmt.Errorf("%w:\n  %s", errSourceNotReady, strings.Join(problems, "\n  "))
 	}
 	return nil
 }
@@ -73,7 +73,7 @@ type sourceTable struct {
 func (t sourceTable) qname() string { return pgx.Identifier{t.schema, t.name}.Sanitize() }
 
 // sourceTables lists the selected leaf tables, as the dump copy does.
-func sourceTables(ctx context.Context, conn *pgx.Conn, sel Selection) ([]sourceTable, error) {
+func sourceTables(ctx context.Context, conn *pgx.Conn, sel selection) ([]sourceTable, error) {
 	rows, err := conn.Query(ctx, `SELECT n.nspname, c.relname, c.relreplident::text,
 			EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
 		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -102,7 +102,7 @@ func sourceTables(ctx context.Context, conn *pgx.Conn, sel Selection) ([]sourceT
 }
 
 // ensurePublication makes the publication list exactly the selected tables.
-func (f *Follower) ensurePublication(ctx context.Context, conn *pgx.Conn) error {
+func (f *follower) ensurePublication(ctx context.Context, conn *pgx.Conn) error {
 	tables, err := sourceTables(ctx, conn, f.Selection)
 	if err != nil {
 		return err
@@ -137,7 +137,7 @@ func (f *Follower) ensurePublication(ctx context.Context, conn *pgx.Conn) error 
 
 // dropSlot drops the slot if it exists, waiting for a walsender still using
 // it to let go.
-func (f *Follower) dropSlotSQL(ctx context.Context, conn *pgx.Conn) error {
+func (f *follower) dropSlotSQL(ctx context.Context, conn *pgx.Conn) error {
 	_, err := conn.Exec(ctx, `SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots
 		WHERE slot_name = $1 AND database = current_database()`, f.Slot)
 	if err != nil {
@@ -158,7 +158,7 @@ func (f *Follower) dropSlotSQL(ctx context.Context, conn *pgx.Conn) error {
 
 // DropSlot drops the follower's slot on the source (`sync stop
 // --drop-slot`), so the source stops keeping WAL for it. Stop first.
-func (f *Follower) DropSlot(ctx context.Context) error {
+func (f *follower) DropSlot(ctx context.Context) error {
 	f.defaults()
 	conn, err := f.dumper().connectSource(ctx)
 	if err != nil {
@@ -168,7 +168,7 @@ func (f *Follower) DropSlot(ctx context.Context) error {
 	return f.dropSlotSQL(ctx, conn)
 }
 
-func (f *Follower) dumper() *Dumper {
-	return &Dumper{Source: f.Source, Parallel: f.Parallel, Selection: f.Selection, Plan: f.Plan,
+func (f *follower) dumper() *dumper {
+	return &dumper{Source: f.Source, Parallel: f.Parallel, Selection: f.Selection, Plan: f.Plan,
 		Backoff: f.Backoff, Log: f.Log, TempDir: f.TempDir}
 }

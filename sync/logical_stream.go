@@ -32,7 +32,7 @@ var errRetryLater = errors.New("retry later")
 // follow fills main when it was never filled, then streams, reconnecting
 // after connection faults on either side, until ctx ends or a fault needs
 // a person.
-func (f *Follower) follow(ctx context.Context) error {
+func (f *follower) follow(ctx context.Context) error {
 	log := f.logger()
 	if f.SpillDir != "" {
 		if err := os.MkdirAll(f.SpillDir, 0o700); err != nil {
@@ -46,7 +46,7 @@ func (f *Follower) follow(ctx context.Context) error {
 	}
 	if !filled {
 		if f.Rebuild == nil {
-			return fmt.Errorf("main was never filled by logical sync: %w", ErrNeedsResync)
+			return fmt.Errorf("main was never filled by logical sync: %w", errNeedsResync)
 		}
 		if err := f.rebuild(ctx); err != nil {
 			return err
@@ -82,7 +82,7 @@ func (f *Follower) follow(ctx context.Context) error {
 }
 
 // twinFilled reports whether main holds this slot's progress.
-func (f *Follower) twinFilled(ctx context.Context) (bool, error) {
+func (f *follower) twinFilled(ctx context.Context) (bool, error) {
 	var filled bool
 	err := f.Backoff.retry(ctx, f.logger(), "connect to the twin", func() error {
 		cs, err := f.TargetConn(ctx)
@@ -101,9 +101,9 @@ func (f *Follower) twinFilled(ctx context.Context) (bool, error) {
 }
 
 // rebuild replaces main with a fresh initial copy.
-func (f *Follower) rebuild(ctx context.Context) error {
-	f.setState(StateInitializing, "")
-	p := &Progress{}
+func (f *follower) rebuild(ctx context.Context) error {
+	f.setState(stateInitializing, "")
+	p := &progress{}
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
@@ -121,7 +121,7 @@ func (f *Follower) rebuild(ctx context.Context) error {
 			}
 		}
 	}()
-	err := f.Rebuild(ctx, func(ctx context.Context, tgt Target) error { return f.Fill(ctx, tgt, p) })
+	err := f.Rebuild(ctx, func(ctx context.Context, tgt target) error { return f.Fill(ctx, tgt, p) })
 	f.mu.Lock()
 	f.st.Step, f.st.Copy = "", nil
 	f.mu.Unlock()
@@ -133,20 +133,20 @@ func (f *Follower) rebuild(ctx context.Context) error {
 
 // Resync starts over: stops following, drops the slot, rebuilds main
 // through Rebuild with a new initial copy, and follows again.
-func (f *Follower) Resync(ctx context.Context) error {
+func (f *follower) Resync(ctx context.Context) error {
 	f.beginResync()
 	return f.resync(ctx)
 }
 
 // beginResync stops following and marks the resync begun, so that a status
 // read right after the request already says so.
-func (f *Follower) beginResync() {
+func (f *follower) beginResync() {
 	f.Stop()
-	f.setState(StateInitializing, "")
+	f.setState(stateInitializing, "")
 }
 
 // resync is Resync after beginResync.
-func (f *Follower) resync(ctx context.Context) error {
+func (f *follower) resync(ctx context.Context) error {
 	err := errors.New("resync: no way to rebuild main")
 	if f.Rebuild != nil {
 		err = f.DropSlot(ctx)
@@ -156,9 +156,9 @@ func (f *Follower) resync(ctx context.Context) error {
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			f.setState(StateStopped, "")
+			f.setState(stateStopped, "")
 		} else {
-			f.setState(StateFailed, err.Error())
+			f.setState(stateFailed, err.Error())
 		}
 		return err
 	}
@@ -167,12 +167,12 @@ func (f *Follower) resync(ctx context.Context) error {
 
 // session is one replication connection's life.
 type session struct {
-	f      *Follower
+	f      *follower
 	log    zerolog.Logger
 	repl   *pgoutput.Conn
 	src    *pgx.Conn
 	ap     *applier
-	masker Masker
+	masker masker
 
 	dec      pgoutput.Decoder
 	relset   *pgoutput.RelationSet
@@ -194,7 +194,7 @@ type session struct {
 	pending   time.Time // source commit time of the oldest transaction not yet durable
 }
 
-func (f *Follower) session(ctx context.Context) (err error) {
+func (f *follower) session(ctx context.Context) (err error) {
 	s := &session{f: f, log: f.logger(), relset: pgoutput.NewRelationSet(), rels: map[uint32]*relState{},
 		versions: map[uint64]*relState{}, streams: map[uint32]*streamBuf{}, seqAt: time.Now()}
 	defer s.close()
@@ -218,7 +218,7 @@ func (f *Follower) session(ctx context.Context) (err error) {
 		return fmt.Errorf("read progress: %w", redact(err))
 	}
 	if len(res[0].Rows) != 1 {
-		return fmt.Errorf("the twin has no progress for slot %s: %w", f.Slot, ErrNeedsResync)
+		return fmt.Errorf("the twin has no progress for slot %s: %w", f.Slot, errNeedsResync)
 	}
 	if s.durable, err = pgoutput.ParseLSN(string(res[0].Rows[0][0])); err != nil {
 		return err
@@ -248,7 +248,7 @@ func (f *Follower) session(ctx context.Context) (err error) {
 	if err != nil {
 		return slotError(f.Slot, err)
 	}
-	f.setState(StateStreaming, "")
+	f.setState(stateStreaming, "")
 	s.log.Info().Str(logkey.Slot, f.Slot).Str(logkey.LSN, s.durable.String()).Msg("streaming from the source")
 	return s.loop(ctx)
 }
@@ -262,7 +262,7 @@ func slotError(slot string, err error) error {
 		// Still held by the walsender of a connection that just died.
 		return fmt.Errorf("replication slot %s is in use (%s): %w", slot, pgErr.Message, errRetryLater)
 	case errUndefinedObject, errSlotInvalidated:
-		return fmt.Errorf("replication slot %s is missing or lost its WAL on the source (%s): %w", slot, pgErr.Message, ErrNeedsResync)
+		return fmt.Errorf("replication slot %s is missing or lost its WAL on the source (%s): %w", slot, pgErr.Message, errNeedsResync)
 	}
 	return redact(err)
 }

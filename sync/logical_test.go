@@ -103,7 +103,7 @@ func TestLogicalWorkloadEquality(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Stop()
-	waitState(t, f, StateStreaming, 2*time.Minute)
+	waitState(t, f, stateStreaming, 2*time.Minute)
 
 	// One source transaction of a million rows, as issue 6 asks: it streams
 	// in segments and spills. PGTWIN_BIG_ROWS makes it smaller for quick runs.
@@ -153,7 +153,7 @@ func TestLogicalWorkloadEquality(t *testing.T) {
 	if st.Missing != 0 {
 		t.Errorf("%d updates/deletes found no row in the twin", st.Missing)
 	}
-	if st.State != StateStreaming || st.Transactions == 0 || st.Rows < int64(big) {
+	if st.State != stateStreaming || st.Transactions == 0 || st.Rows < int64(big) {
 		t.Errorf("status = %+v, want streaming with transactions and at least %d rows", st, big)
 	}
 	// Sequences follow (copied every 2 s here, and before each snapshot).
@@ -207,7 +207,7 @@ func TestLogicalAddedColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Stop()
-	waitState(t, f, StateStreaming, 2*time.Minute)
+	waitState(t, f, stateStreaming, 2*time.Minute)
 
 	e.src.Exec(t, "app", `ALTER TABLE orders ADD COLUMN priority int DEFAULT 3;
 		UPDATE orders SET priority = 7 WHERE id <= 10;
@@ -221,12 +221,12 @@ func TestLogicalAddedColumns(t *testing.T) {
 	e.src.Exec(t, "app", `ALTER TABLE customers ADD COLUMN backup_email text;
 		UPDATE customers SET backup_email = 'secret' || id || '@private.example.org' WHERE id <= 20;`)
 	deadline := time.Now().Add(time.Minute)
-	for f.Status().State == StateStreaming && time.Now().Before(deadline) {
+	for f.Status().State == stateStreaming && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	st := f.Status()
-	var pe *PlanError
-	if st.State != StateFailed || !strings.Contains(st.LastError, "backup_email") || !strings.Contains(st.LastError, "[anonymize.columns]") {
+	var pe *planError
+	if st.State != stateFailed || !strings.Contains(st.LastError, "backup_email") || !strings.Contains(st.LastError, "[anonymize.columns]") {
 		t.Fatalf("status = %s %q, want failed naming backup_email and the rule to add", st.State, st.LastError)
 	}
 	_ = pe
@@ -249,7 +249,7 @@ func TestLogicalAddedColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Stop()
-	waitState(t, f, StateStreaming, time.Minute)
+	waitState(t, f, stateStreaming, time.Minute)
 	e.sync(time.Minute)
 	e.equal()
 }
@@ -264,7 +264,7 @@ func TestLogicalConfirmedFlushAdvancesWhileIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Stop()
-	waitState(t, f, StateStreaming, 2*time.Minute)
+	waitState(t, f, stateStreaming, 2*time.Minute)
 	confirmed := func() int64 {
 		return query[int64](t, e.src, "SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'pgtwin'")
 	}
@@ -296,7 +296,7 @@ func TestLogicalDropSlotAndResync(t *testing.T) {
 	if err := f.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, f, StateStreaming, 2*time.Minute)
+	waitState(t, f, stateStreaming, 2*time.Minute)
 	f.Stop()
 	f.Stop() // idempotent
 	if err := f.DropSlot(ctx); err != nil {
@@ -308,7 +308,7 @@ func TestLogicalDropSlotAndResync(t *testing.T) {
 	if err := f.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, f, StateNeedsResync, time.Minute)
+	waitState(t, f, stateNeedsResync, time.Minute)
 	if st := f.Status(); !strings.Contains(st.LastError, "--resync") || !strings.Contains(st.LastError, "pgtwin") {
 		t.Errorf("last error %q does not say how to resync", st.LastError)
 	}
@@ -317,7 +317,7 @@ func TestLogicalDropSlotAndResync(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Stop()
-	waitState(t, f, StateStreaming, 2*time.Minute)
+	waitState(t, f, stateStreaming, 2*time.Minute)
 	e.src.Exec(t, "app", "INSERT INTO parents VALUES (501, 'after the resync')")
 	e.sync(time.Minute)
 	e.equal()
@@ -337,7 +337,7 @@ func TestLogicalSlotLost(t *testing.T) {
 	if err := f.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, f, StateStreaming, 2*time.Minute)
+	waitState(t, f, stateStreaming, 2*time.Minute)
 	f.Stop()
 	// Several WAL segments later, a checkpoint removes what the slot needs.
 	for range 4 {
@@ -351,7 +351,7 @@ func TestLogicalSlotLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Stop()
-	waitState(t, f, StateNeedsResync, time.Minute)
+	waitState(t, f, stateNeedsResync, time.Minute)
 	st := f.Status()
 	if !strings.Contains(st.LastError, "lost") || !strings.Contains(st.LastError, "--resync") || st.SlotHealth != "lost" {
 		t.Errorf("status = %s, health %q, %q; want needs-resync saying the slot lost its WAL and how to resync", st.State, st.SlotHealth, st.LastError)

@@ -10,19 +10,19 @@ import (
 // Steps of a dump run, in order. Progress reports the current one and a
 // failed run's StepError names the one that failed.
 const (
-	StepConnect   = "connect"   // reach the source, check versions
-	StepPlan      = "plan"      // the masking plan check
-	StepSchema    = "schema"    // export the snapshot, restore pre-data
-	StepCopy      = "copy"      // COPY every table through the masker
-	StepPostData  = "post-data" // indexes, constraints, triggers
-	StepSequences = "sequences" // sequences set to the source's values
-	StepAnalyze   = "analyze"
-	StepDone      = "done"
+	stepConnect   = "connect"   // reach the source, check versions
+	stepPlan      = "plan"      // the masking plan check
+	stepSchema    = "schema"    // export the snapshot, restore pre-data
+	stepCopy      = "copy"      // COPY every table through the masker
+	stepPostData  = "post-data" // indexes, constraints, triggers
+	stepSequences = "sequences" // sequences set to the source's values
+	stepAnalyze   = "analyze"
+	stepDone      = "done"
 )
 
-// Progress is a dump run's live state. The run writes it; any goroutine may
+// progress is a dump run's live state. The run writes it; any goroutine may
 // call Stats at any time. The zero value is ready to use.
-type Progress struct {
+type progress struct {
 	rows  atomic.Int64
 	bytes atomic.Int64
 
@@ -35,17 +35,17 @@ type Progress struct {
 	estRows     int64 // sum of the source's reltuples, when known
 	estBytes    int64 // sum of relpages * 8192, when reltuples is not
 	active      map[string]struct{}
-	steps       []StepTime
+	steps       []stepTime
 }
 
-// StepTime is when a step began.
-type StepTime struct {
+// stepTime is when a step began.
+type stepTime struct {
 	Step  string
 	Start time.Time
 }
 
-// Stats is a consistent reading of Progress.
-type Stats struct {
+// stats is a consistent reading of Progress.
+type stats struct {
 	Step        string
 	StartedAt   time.Time
 	TablesDone  int
@@ -58,25 +58,25 @@ type Stats struct {
 	ETA         time.Duration
 	HasETA      bool // ETA is an estimate from the source's statistics
 	Now         time.Time
-	Steps       []StepTime // every step so far, in order: where the time went
+	Steps       []stepTime // every step so far, in order: where the time went
 }
 
-func (p *Progress) begin(now time.Time) {
+func (p *progress) begin(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.started = now
-	p.step = StepConnect
-	p.steps = []StepTime{{StepConnect, now}}
+	p.step = stepConnect
+	p.steps = []stepTime{{stepConnect, now}}
 }
 
-func (p *Progress) setStep(step string) {
+func (p *progress) setStep(step string) {
 	p.mu.Lock()
 	p.step = step
-	p.steps = append(p.steps, StepTime{step, time.Now()})
+	p.steps = append(p.steps, stepTime{step, time.Now()})
 	p.mu.Unlock()
 }
 
-func (p *Progress) startCopy(tables []*table, now time.Time) {
+func (p *progress) startCopy(tables []*table, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.copyStarted = now
@@ -95,13 +95,13 @@ func (p *Progress) startCopy(tables []*table, now time.Time) {
 	}
 }
 
-func (p *Progress) tableStarted(name string) {
+func (p *progress) tableStarted(name string) {
 	p.mu.Lock()
 	p.active[name] = struct{}{}
 	p.mu.Unlock()
 }
 
-func (p *Progress) tableFinished(name string, ok bool) {
+func (p *progress) tableFinished(name string, ok bool) {
 	p.mu.Lock()
 	delete(p.active, name)
 	if ok {
@@ -111,21 +111,21 @@ func (p *Progress) tableFinished(name string, ok bool) {
 }
 
 // add counts rows and bytes copied; called per chunk, not per row.
-func (p *Progress) add(rows, bytes int64) {
+func (p *progress) add(rows, bytes int64) {
 	p.rows.Add(rows)
 	p.bytes.Add(bytes)
 }
 
 // uncount takes back what a table's failed attempt counted before a retry.
-func (p *Progress) uncount(rows, bytes int64) { p.add(-rows, -bytes) }
+func (p *progress) uncount(rows, bytes int64) { p.add(-rows, -bytes) }
 
-// Stats returns the current state with rate and ETA computed from it.
-func (p *Progress) Stats() Stats { return p.statsAt(time.Now()) }
+// stats returns the current state with rate and ETA computed from it.
+func (p *progress) Stats() stats { return p.statsAt(time.Now()) }
 
-func (p *Progress) statsAt(now time.Time) Stats {
+func (p *progress) statsAt(now time.Time) stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := Stats{
+	s := stats{
 		Step:        p.step,
 		StartedAt:   p.started,
 		TablesDone:  p.tablesDone,
@@ -133,7 +133,7 @@ func (p *Progress) statsAt(now time.Time) Stats {
 		Rows:        p.rows.Load(),
 		Bytes:       p.bytes.Load(),
 		Now:         now,
-		Steps:       append([]StepTime(nil), p.steps...),
+		Steps:       append([]stepTime(nil), p.steps...),
 	}
 	for name := range p.active {
 		s.Active = append(s.Active, name)
@@ -148,7 +148,7 @@ func (p *Progress) statsAt(now time.Time) Stats {
 	}
 	s.RateBytes = float64(s.Bytes) / el
 	s.RateRows = float64(s.Rows) / el
-	if p.step != StepCopy {
+	if p.step != stepCopy {
 		return s
 	}
 	// Reltuples is the better guess of what is left; on-disk pages are a
@@ -165,7 +165,7 @@ func (p *Progress) statsAt(now time.Time) Stats {
 func secs(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 
 // ETASeconds is the ETA as api.SyncStatus carries it: nil when unknown.
-func (s Stats) ETASeconds() *float64 {
+func (s stats) ETASeconds() *float64 {
 	if !s.HasETA {
 		return nil
 	}

@@ -14,12 +14,12 @@ import (
 // report: a handful of rows is enough to show the column leaks.
 const maxFindingsPerColumn = 10
 
-// ScanForLeaks feeds the values of every text-like column (text, varchar,
+// scanForLeaks feeds the values of every text-like column (text, varchar,
 // char, citext, json, jsonb, xml and arrays of them) of every table in the
 // database conn is connected to through the checker, reading at most
 // rowLimit rows per table (0: all). Findings carry the row's ctid, never the
 // value.
-func ScanForLeaks(ctx context.Context, conn *pgx.Conn, checker *anonymize.Checker, rowLimit int) ([]anonymize.Finding, error) {
+func scanForLeaks(ctx context.Context, conn *pgx.Conn, checker *anonymize.Checker, rowLimit int) ([]anonymize.Finding, error) {
 	// The database is a branch's: its owner made its objects and may
 	// shadow any operator or function an unqualified name would find. The
 	// session's search_path is pinned too; the qualified names keep this

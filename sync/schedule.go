@@ -14,15 +14,15 @@ import (
 	"github.com/pgtwin/pgtwin/internal/startstop"
 )
 
-// ErrNotRunning is the result of a run requested from a scheduler that is
+// errNotRunning is the result of a run requested from a scheduler that is
 // not started, or stopped before the run could begin.
-var ErrNotRunning = errors.New("sync scheduler is not running")
+var errNotRunning = errors.New("sync scheduler is not running")
 
 var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
-// ParseSchedule parses sync.schedule: standard 5-field cron, an optional
+// parseSchedule parses sync.schedule: standard 5-field cron, an optional
 // leading seconds field, @daily and friends, and a CRON_TZ=Zone prefix.
-func ParseSchedule(spec string) (cron.Schedule, error) {
+func parseSchedule(spec string) (cron.Schedule, error) {
 	s, err := cronParser.Parse(spec)
 	if err != nil {
 		return nil, fmt.Errorf("sync.schedule %q: %w", spec, err)
@@ -36,13 +36,13 @@ func ValidateSchedule(spec string) error {
 	if spec == "" {
 		return nil
 	}
-	_, err := ParseSchedule(spec)
+	_, err := parseSchedule(spec)
 	return err
 }
 
-// Run is one sync run, scheduled or requested. Everyone who asked for it
+// syncRun is one sync run, scheduled or requested. Everyone who asked for it
 // while it ran shares it and its result.
-type Run struct {
+type syncRun struct {
 	Trigger   string // "schedule", "missed", "request"
 	StartedAt time.Time
 
@@ -52,10 +52,10 @@ type Run struct {
 }
 
 // Done is closed when the run has finished.
-func (r *Run) Done() <-chan struct{} { return r.done }
+func (r *syncRun) Done() <-chan struct{} { return r.done }
 
 // Err is the run's result once Done is closed (nil before).
-func (r *Run) Err() error {
+func (r *syncRun) Err() error {
 	select {
 	case <-r.done:
 		return r.err
@@ -65,7 +65,7 @@ func (r *Run) Err() error {
 }
 
 // FinishedAt is when the run ended; zero while it runs.
-func (r *Run) FinishedAt() time.Time {
+func (r *syncRun) FinishedAt() time.Time {
 	select {
 	case <-r.done:
 		return r.finishedAt
@@ -75,7 +75,7 @@ func (r *Run) FinishedAt() time.Time {
 }
 
 // Wait waits for the run's result or ctx, whichever comes first.
-func (r *Run) Wait(ctx context.Context) error {
+func (r *syncRun) Wait(ctx context.Context) error {
 	select {
 	case <-r.done:
 		return r.err
@@ -84,11 +84,11 @@ func (r *Run) Wait(ctx context.Context) error {
 	}
 }
 
-// SchedulerConfig configures a Scheduler.
-type SchedulerConfig struct {
+// schedulerConfig configures a Scheduler.
+type schedulerConfig struct {
 	// Spec is sync.schedule; empty means runs happen only on request.
 	Spec string
-	// Run does one sync. Its ctx ends when the scheduler stops.
+	// syncRun does one sync. Its ctx ends when the scheduler stops.
 	Run func(ctx context.Context) error
 	// LastSuccess is when the last sync succeeded (the caller persists it);
 	// if a scheduled time has passed since, Start runs once to catch up.
@@ -97,30 +97,30 @@ type SchedulerConfig struct {
 	Log         zerolog.Logger
 }
 
-// Scheduler runs syncs on the cron schedule and on request, one at a time:
+// scheduler runs syncs on the cron schedule and on request, one at a time:
 // a request or a scheduled time while a run is going joins that run.
-type Scheduler struct {
-	cfg   SchedulerConfig
+type scheduler struct {
+	cfg   schedulerConfig
 	sched cron.Schedule
 	log   zerolog.Logger
 
 	life    startstop.Base // the timer loop and the runs
 	mu      sync.Mutex
 	ctx     context.Context // the runs'; nil until Start
-	cur     *Run
-	last    *Run
+	cur     *syncRun
+	last    *syncRun
 	next    time.Time
 	stopped bool
 }
 
-// NewScheduler validates the spec.
-func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
+// newScheduler validates the spec.
+func newScheduler(cfg schedulerConfig) (*scheduler, error) {
 	if cfg.Run == nil {
 		return nil, errors.New("sync scheduler: no run function")
 	}
-	s := &Scheduler{cfg: cfg, log: cfg.Log.With().Str(logkey.Component, "sync-schedule").Logger()}
+	s := &scheduler{cfg: cfg, log: cfg.Log.With().Str(logkey.Component, "sync-schedule").Logger()}
 	if cfg.Spec != "" {
-		sched, err := ParseSchedule(cfg.Spec)
+		sched, err := parseSchedule(cfg.Spec)
 		if err != nil {
 			return nil, err
 		}
@@ -131,7 +131,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 
 // Start begins the schedule, first catching up a run missed while the
 // daemon was down. Starting twice is an error; the runs live until Stop.
-func (s *Scheduler) Start(ctx context.Context) error {
+func (s *scheduler) Start(ctx context.Context) error {
 	ctx, err := s.life.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("sync scheduler: %w", err)
@@ -152,7 +152,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 
 // Stop cancels a running sync, waits for it, and ends the schedule. It is
 // safe to call more than once, and before Start.
-func (s *Scheduler) Stop() {
+func (s *scheduler) Stop() {
 	s.mu.Lock()
 	s.stopped = true
 	s.mu.Unlock()
@@ -160,17 +160,17 @@ func (s *Scheduler) Stop() {
 }
 
 // Request starts a sync, or joins the one running, and returns it.
-func (s *Scheduler) Request() *Run { return s.request("request") }
+func (s *scheduler) Request() *syncRun { return s.request("request") }
 
-func (s *Scheduler) request(trigger string) *Run {
+func (s *scheduler) request(trigger string) *syncRun {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur != nil {
 		return s.cur
 	}
-	r := &Run{Trigger: trigger, StartedAt: time.Now(), done: make(chan struct{})}
+	r := &syncRun{Trigger: trigger, StartedAt: time.Now(), done: make(chan struct{})}
 	if s.ctx == nil || s.stopped || s.ctx.Err() != nil || !s.life.Go(func() { s.execute(r) }) {
-		r.err, r.finishedAt = ErrNotRunning, r.StartedAt
+		r.err, r.finishedAt = errNotRunning, r.StartedAt
 		close(r.done)
 		return r
 	}
@@ -178,7 +178,7 @@ func (s *Scheduler) request(trigger string) *Run {
 	return r
 }
 
-func (s *Scheduler) execute(r *Run) {
+func (s *scheduler) execute(r *syncRun) {
 	log := s.log.With().Str(logkey.Trigger, r.Trigger).Logger()
 	log.Info().Msg("sync started")
 	err := s.cfg.Run(s.ctx)
@@ -198,14 +198,14 @@ func (s *Scheduler) execute(r *Run) {
 }
 
 // Current is the run in progress, or nil.
-func (s *Scheduler) Current() *Run {
+func (s *scheduler) Current() *syncRun {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cur
 }
 
 // Last is the most recent finished run, or nil.
-func (s *Scheduler) Last() *Run {
+func (s *scheduler) Last() *syncRun {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.last
@@ -213,13 +213,13 @@ func (s *Scheduler) Last() *Run {
 
 // Next is the next scheduled time; zero when there is no schedule or the
 // scheduler is not running.
-func (s *Scheduler) Next() time.Time {
+func (s *scheduler) Next() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.next
 }
 
-func (s *Scheduler) timerLoop() {
+func (s *scheduler) timerLoop() {
 	if s.sched == nil {
 		<-s.ctx.Done()
 		return

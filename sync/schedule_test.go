@@ -10,16 +10,16 @@ import (
 
 func TestParseSchedule(t *testing.T) {
 	for _, spec := range []string{"0 2 * * *", "*/5 * * * * *", "CRON_TZ=Europe/Berlin 0 2 * * *", "@daily"} {
-		if _, err := ParseSchedule(spec); err != nil {
+		if _, err := parseSchedule(spec); err != nil {
 			t.Errorf("ParseSchedule(%q): %v", spec, err)
 		}
 	}
-	s, _ := ParseSchedule("0 2 * * *")
+	s, _ := parseSchedule("0 2 * * *")
 	from := time.Date(2026, 11, 21, 1, 0, 0, 0, time.UTC)
 	if got := s.Next(from); !got.Equal(time.Date(2026, 11, 21, 2, 0, 0, 0, time.UTC)) {
 		t.Errorf("5-field spec: next after %v = %v, want 02:00:00", from, got)
 	}
-	if _, err := ParseSchedule("every night"); err == nil {
+	if _, err := parseSchedule("every night"); err == nil {
 		t.Error("a malformed spec parsed")
 	}
 }
@@ -51,7 +51,7 @@ func (s *slowRun) run(ctx context.Context) error {
 
 func TestSchedulerFiresWithoutOverlap(t *testing.T) {
 	r := &slowRun{d: 1500 * time.Millisecond}
-	s, err := NewScheduler(SchedulerConfig{Spec: "* * * * * *", Run: r.run})
+	s, err := newScheduler(schedulerConfig{Spec: "* * * * * *", Run: r.run})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,18 +73,18 @@ func TestSchedulerFiresWithoutOverlap(t *testing.T) {
 	if !s.Next().IsZero() {
 		t.Error("a stopped scheduler reports a next run")
 	}
-	if err := s.Request().Wait(context.Background()); !errors.Is(err, ErrNotRunning) {
+	if err := s.Request().Wait(context.Background()); !errors.Is(err, errNotRunning) {
 		t.Errorf("Request after Stop = %v, want ErrNotRunning", err)
 	}
 }
 
 func TestSchedulerRequestsJoinTheRunningSync(t *testing.T) {
 	r := &slowRun{d: 300 * time.Millisecond, err: errors.New("source unreachable")}
-	s, err := NewScheduler(SchedulerConfig{Run: r.run}) // no schedule: requests only
+	s, err := newScheduler(schedulerConfig{Run: r.run}) // no schedule: requests only
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Request().Wait(context.Background()); !errors.Is(err, ErrNotRunning) {
+	if err := s.Request().Wait(context.Background()); !errors.Is(err, errNotRunning) {
 		t.Errorf("Request before Start = %v, want ErrNotRunning", err)
 	}
 	if err := s.Start(context.Background()); err != nil {
@@ -128,7 +128,7 @@ func TestSchedulerRunsMissedSyncOnceAtStart(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := &slowRun{d: 10 * time.Millisecond}
-			s, err := NewScheduler(SchedulerConfig{Spec: "0 * * * *", Run: r.run, LastSuccess: c.lastSuccess})
+			s, err := newScheduler(schedulerConfig{Spec: "0 * * * *", Run: r.run, LastSuccess: c.lastSuccess})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -152,7 +152,7 @@ func TestSchedulerRunsMissedSyncOnceAtStart(t *testing.T) {
 
 func TestSchedulerStopCancelsTheRun(t *testing.T) {
 	r := &slowRun{d: time.Hour}
-	s, _ := NewScheduler(SchedulerConfig{Spec: "0 2 * * *", Run: r.run})
+	s, _ := newScheduler(schedulerConfig{Spec: "0 2 * * *", Run: r.run})
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

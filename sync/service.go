@@ -19,27 +19,27 @@ import (
 	"github.com/pgtwin/pgtwin/twin/api"
 )
 
-// Service states, as `pgtwin sync status` shows them in dump mode.
+// service states, as `pgtwin sync status` shows them in dump mode.
 const (
-	ServiceIdle    = api.SyncIdle
-	ServiceRunning = api.SyncRunning
-	ServiceFailed  = api.SyncFailed
+	serviceIdle    = api.SyncIdle
+	serviceRunning = api.SyncRunning
+	serviceFailed  = api.SyncFailed
 )
 
-// StepStarting is a running sync's step before the dump begins: the new,
+// stepStarting is a running sync's step before the dump begins: the new,
 // empty main is being made.
-const StepStarting = "starting"
+const stepStarting = "starting"
 
-// ReplaceFunc builds a fresh main and fills it with fill; on success the new
+// replaceFunc builds a fresh main and fills it with fill; on success the new
 // main is snapshotted and switched to, and the snapshot's id is returned. On
 // failure nothing but the half-built volume may have changed, and that is
 // removed. The daemon wraps twin.ReplaceMain.
-type ReplaceFunc func(ctx context.Context, fill func(ctx context.Context, tgt Target) error) (snapshot string, err error)
+type replaceFunc func(ctx context.Context, fill func(ctx context.Context, tgt target) error) (snapshot string, err error)
 
-// ServiceConfig configures a dump-mode Service.
-type ServiceConfig struct {
-	Source    Source
-	Selection Selection
+// serviceConfig configures a dump-mode Service.
+type serviceConfig struct {
+	Source    source
+	Selection selection
 	Parallel  int
 	Schedule  string // sync.schedule; empty: only on request
 
@@ -47,28 +47,28 @@ type ServiceConfig struct {
 	Policy string // anonymize.on_unclassified_pii
 	Key    []byte
 
-	Replace ReplaceFunc
+	Replace replaceFunc
 	// StateFile persists the last run's outcome (write, fsync, rename), so a
 	// missed scheduled run is caught up at start.
 	StateFile string
 	TempDir   string
 	BinDir    string
-	Backoff   Backoff
+	Backoff   backoff
 	Log       zerolog.Logger
 	// Finished, if set, is told each run's duration and outcome when it
 	// ends (the daemon's sync duration metric).
 	Finished func(d time.Duration, err error)
 }
 
-// Service is dump mode as the daemon runs it: the schedule, one run at a
+// service is dump mode as the daemon runs it: the schedule, one run at a
 // time (requests while one runs join it), progress and the last outcome.
-type Service struct {
-	cfg   ServiceConfig
+type service struct {
+	cfg   serviceConfig
 	log   zerolog.Logger
-	sched *Scheduler
+	sched *scheduler
 
 	mu    sync.Mutex
-	prog  *Progress // the current run's, or the last one's
+	prog  *progress // the current run's, or the last one's
 	state serviceState
 }
 
@@ -83,8 +83,8 @@ type serviceState struct {
 	FailedStep   string     `json:"failed_step,omitempty"`
 }
 
-// ServiceStatus is a reading of the Service for `sync status`.
-type ServiceStatus struct {
+// serviceStatus is a reading of the Service for `sync status`.
+type serviceStatus struct {
 	State       string
 	Step        string
 	StartedAt   *time.Time
@@ -93,18 +93,18 @@ type ServiceStatus struct {
 	NextRun     *time.Time
 	LastError   string
 	Snapshot    string
-	Progress    Stats
+	Progress    stats
 }
 
-// NewService validates the schedule and reads the persisted state.
-func NewService(cfg ServiceConfig) (*Service, error) {
+// newService validates the schedule and reads the persisted state.
+func newService(cfg serviceConfig) (*service, error) {
 	if cfg.Replace == nil {
 		return nil, errors.New("dump sync: no way to replace main")
 	}
 	if len(cfg.Key) == 0 {
 		return nil, errors.New("dump sync: no masking key")
 	}
-	s := &Service{cfg: cfg, log: cfg.Log.With().Str(logkey.Component, "sync").Logger()}
+	s := &service{cfg: cfg, log: cfg.Log.With().Str(logkey.Component, "sync").Logger()}
 	if cfg.StateFile != "" {
 		b, err := os.ReadFile(cfg.StateFile)
 		switch {
@@ -120,7 +120,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if s.state.LastSuccess != nil {
 		last = *s.state.LastSuccess
 	}
-	sched, err := NewScheduler(SchedulerConfig{Spec: cfg.Schedule, Run: s.run, LastSuccess: last, Log: cfg.Log})
+	sched, err := newScheduler(schedulerConfig{Spec: cfg.Schedule, Run: s.run, LastSuccess: last, Log: cfg.Log})
 	if err != nil {
 		return nil, err
 	}
@@ -129,27 +129,27 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 }
 
 // Start begins the schedule (running a missed sync now).
-func (s *Service) Start(ctx context.Context) error { return s.sched.Start(ctx) }
+func (s *service) Start(ctx context.Context) error { return s.sched.Start(ctx) }
 
 // Stop cancels a running sync (its half-built main is removed) and ends the
 // schedule. Safe to call more than once.
-func (s *Service) Stop() { s.sched.Stop() }
+func (s *service) Stop() { s.sched.Stop() }
 
 // Trigger starts a sync, or joins the one running.
-func (s *Service) Trigger() *Run { return s.sched.Request() }
+func (s *service) Trigger() *syncRun { return s.sched.Request() }
 
 // Status reads the current state.
-func (s *Service) Status() ServiceStatus {
+func (s *service) Status() serviceStatus {
 	s.mu.Lock()
-	st := ServiceStatus{
-		State:       ServiceIdle,
+	st := serviceStatus{
+		State:       serviceIdle,
 		StartedAt:   s.state.StartedAt,
 		FinishedAt:  s.state.FinishedAt,
 		LastSuccess: s.state.LastSuccess,
 		Snapshot:    s.state.LastSnapshot,
 	}
 	if s.state.Failed {
-		st.State, st.LastError, st.Step = ServiceFailed, s.state.LastError, s.state.FailedStep
+		st.State, st.LastError, st.Step = serviceFailed, s.state.LastError, s.state.FailedStep
 	}
 	prog := s.prog
 	s.mu.Unlock()
@@ -157,14 +157,14 @@ func (s *Service) Status() ServiceStatus {
 		st.Progress = prog.Stats()
 	}
 	if cur := s.sched.Current(); cur != nil {
-		st.State, st.LastError = ServiceRunning, ""
+		st.State, st.LastError = serviceRunning, ""
 		started := cur.StartedAt.UTC()
 		st.StartedAt, st.FinishedAt = &started, nil
 		st.Step = st.Progress.Step
 		// Until the dump begins (the new main is being made) the progress
 		// is the last run's, or nothing.
 		if st.Progress.StartedAt.Before(cur.StartedAt) {
-			st.Progress, st.Step = Stats{}, StepStarting
+			st.Progress, st.Step = stats{}, stepStarting
 		}
 	}
 	if n := s.sched.Next(); !n.IsZero() {
@@ -175,24 +175,24 @@ func (s *Service) Status() ServiceStatus {
 }
 
 // run is one dump sync: the scheduler calls it, one at a time.
-func (s *Service) run(ctx context.Context) error {
-	prog := &Progress{}
+func (s *service) run(ctx context.Context) error {
+	prog := &progress{}
 	began := time.Now() // monotonic, for the duration; UTC() strips it
 	started := began.UTC()
 	s.mu.Lock()
 	s.prog = prog
 	s.mu.Unlock()
 
-	d := &Dumper{
+	d := &dumper{
 		Source:    s.cfg.Source,
 		Parallel:  s.cfg.Parallel,
 		Selection: s.cfg.Selection,
-		Plan:      AnonymizePlan(s.cfg.Rules, s.cfg.Policy, s.cfg.Key, s.cfg.Selection),
+		Plan:      anonymizePlan(s.cfg.Rules, s.cfg.Policy, s.cfg.Key, s.cfg.Selection),
 		Backoff:   s.cfg.Backoff,
 		Log:       s.cfg.Log,
 		TempDir:   s.cfg.TempDir,
 	}
-	snap, err := s.cfg.Replace(ctx, func(ctx context.Context, tgt Target) error {
+	snap, err := s.cfg.Replace(ctx, func(ctx context.Context, tgt target) error {
 		if tgt.BinDir == "" {
 			tgt.BinDir = s.cfg.BinDir
 		}
@@ -213,10 +213,10 @@ func (s *Service) run(ctx context.Context) error {
 		next.Failed = true
 		next.LastError = redact(err).Error()
 		next.FailedStep = prog.Stats().Step
-		var se *StepError
+		var se *stepError
 		if errors.As(err, &se) {
 			next.FailedStep = se.Step
-		} else if next.FailedStep == StepDone {
+		} else if next.FailedStep == stepDone {
 			next.FailedStep = "snapshot"
 		}
 		if errors.Is(err, context.Canceled) {
@@ -235,7 +235,7 @@ func (s *Service) run(ctx context.Context) error {
 }
 
 // persist writes the state file durably: temp file, fsync, rename, fsync dir.
-func (s *Service) persist(st serviceState) error {
+func (s *service) persist(st serviceState) error {
 	if s.cfg.StateFile == "" {
 		return nil
 	}
@@ -250,22 +250,22 @@ func (s *Service) persist(st serviceState) error {
 	return durable.WriteFile(s.cfg.StateFile, b, 0o600)
 }
 
-// MaskPlan reads the source catalog (with samples, kept in memory) and
+// maskPlan reads the source catalog (with samples, kept in memory) and
 // builds the masking plan the next sync would use.
-func (s *Service) MaskPlan(ctx context.Context) (*anonymize.Plan, error) {
-	return MaskPlan(ctx, s.cfg.Source, s.cfg.Selection, s.cfg.Rules, s.cfg.Policy, s.cfg.Backoff, s.log)
+func (s *service) MaskPlan(ctx context.Context) (*anonymize.Plan, error) {
+	return maskPlan(ctx, s.cfg.Source, s.cfg.Selection, s.cfg.Rules, s.cfg.Policy, s.cfg.Backoff, s.log)
 }
 
-// MaskCheck scans the database at target (a superuser connection string)
+// maskCheck scans the database at target (a superuser connection string)
 // with the leak detectors and the exact values sampled from the source.
-func (s *Service) MaskCheck(ctx context.Context, target string) ([]anonymize.Finding, int, error) {
-	return MaskCheck(ctx, s.cfg.Source, s.cfg.Selection, s.cfg.Rules, s.cfg.Policy, s.cfg.Key, s.cfg.Backoff, s.log, target)
+func (s *service) MaskCheck(ctx context.Context, target string) ([]anonymize.Finding, int, error) {
+	return maskCheck(ctx, s.cfg.Source, s.cfg.Selection, s.cfg.Rules, s.cfg.Policy, s.cfg.Key, s.cfg.Backoff, s.log, target)
 }
 
-// MaskPlan builds the plan for the source as configured. Logical mode uses it
+// maskPlan builds the plan for the source as configured. Logical mode uses it
 // too.
-func MaskPlan(ctx context.Context, src Source, sel Selection, rules anonymize.Rules, policy string, b Backoff, log zerolog.Logger) (*anonymize.Plan, error) {
-	d := &Dumper{Source: src, Backoff: b, Log: log}
+func maskPlan(ctx context.Context, src source, sel selection, rules anonymize.Rules, policy string, b backoff, log zerolog.Logger) (*anonymize.Plan, error) {
+	d := &dumper{Source: src, Backoff: b, Log: log}
 	conn, err := d.connectSource(ctx)
 	if err != nil {
 		return nil, err
@@ -278,10 +278,10 @@ func MaskPlan(ctx context.Context, src Source, sel Selection, rules anonymize.Ru
 	return anonymize.BuildPlan(cat, rules, policy)
 }
 
-// MaskCheck is the leak check behind `pgtwin mask check`: it returns the
+// maskCheck is the leak check behind `pgtwin mask check`: it returns the
 // findings (redacted) and how many exact source values were looked for.
-func MaskCheck(ctx context.Context, src Source, sel Selection, rules anonymize.Rules, policy string, key []byte, b Backoff, log zerolog.Logger, target string) ([]anonymize.Finding, int, error) {
-	plan, err := MaskPlan(ctx, src, sel, rules, policy, b, log)
+func maskCheck(ctx context.Context, src source, sel selection, rules anonymize.Rules, policy string, key []byte, b backoff, log zerolog.Logger, target string) ([]anonymize.Finding, int, error) {
+	plan, err := maskPlan(ctx, src, sel, rules, policy, b, log)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -291,7 +291,7 @@ func MaskCheck(ctx context.Context, src Source, sel Selection, rules anonymize.R
 		return nil, 0, fmt.Errorf("connect to the database to check: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	findings, err := ScanForLeaks(ctx, conn, checker, 0)
+	findings, err := scanForLeaks(ctx, conn, checker, 0)
 	if err != nil {
 		return nil, 0, redact(err)
 	}

@@ -26,12 +26,12 @@ func TestServiceReportsFinishedRuns(t *testing.T) {
 	var got []report
 	run := func(policy string) error {
 		t.Helper()
-		svc, err := NewService(ServiceConfig{
-			Source: Source{URL: src.ConnString("app")}, Policy: policy, Key: []byte("0123456789abcdef0123456789abcdef"),
-			Replace: func(ctx context.Context, fill func(context.Context, Target) error) (string, error) {
+		svc, err := newService(serviceConfig{
+			Source: source{URL: src.ConnString("app")}, Policy: policy, Key: []byte("0123456789abcdef0123456789abcdef"),
+			Replace: func(ctx context.Context, fill func(context.Context, target) error) (string, error) {
 				return "snap", fill(ctx, tgt)
 			},
-			Backoff:  Backoff{Initial: 10 * time.Millisecond, Attempts: 2},
+			Backoff:  backoff{Initial: 10 * time.Millisecond, Attempts: 2},
 			TempDir:  t.TempDir(),
 			Log:      log,
 			Finished: func(d time.Duration, err error) { mu.Lock(); got = append(got, report{d, err}); mu.Unlock() },

@@ -18,8 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Source says how to reach the source database: config [source].
-type Source struct {
+// source says how to reach the source database: config [source].
+type source struct {
 	// URL is a libpq URL or keyword/value string.
 	URL string
 	// PasswordFile, when set, holds the password (first line). Otherwise the
@@ -29,7 +29,7 @@ type Source struct {
 
 // Database is the source database's name: the URL's, else the user's, as
 // libpq defaults it. The twin names its database after it.
-func (s Source) Database() (string, error) {
+func (s source) Database() (string, error) {
 	cfg, err := pgconn.ParseConfig(s.URL)
 	if err != nil {
 		return "", fmt.Errorf("source url: %w", redactURLError(err))
@@ -41,7 +41,7 @@ func (s Source) Database() (string, error) {
 }
 
 // password returns the password from PasswordFile, or "" when none is set.
-func (s Source) password() (string, error) {
+func (s source) password() (string, error) {
 	if s.PasswordFile == "" {
 		return "", nil
 	}
@@ -55,7 +55,7 @@ func (s Source) password() (string, error) {
 
 // connConfig parses the URL for pgx, applying the password file and the
 // session settings every source connection needs.
-func (s Source) connConfig() (*pgx.ConnConfig, error) {
+func (s source) connConfig() (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(s.URL)
 	if err != nil {
 		return nil, fmt.Errorf("source url: %w", redactURLError(err))
@@ -94,7 +94,7 @@ func redactURLError(err error) error {
 
 // toolConn returns the connection string and environment for pg_dump, with
 // any password moved out of argv (where ps shows it) into PGPASSWORD.
-func (s Source) toolConn() (connStr string, env []string, err error) {
+func (s source) toolConn() (connStr string, env []string, err error) {
 	connStr = s.URL
 	pw, err := s.password()
 	if err != nil {
@@ -185,9 +185,9 @@ func checkDumpVersion(ctx context.Context, binDir string, sourceVersionNum int) 
 	return nil
 }
 
-// FindBinDir returns the newest directory with pg_dump and pg_restore: the
+// findBinDir returns the newest directory with pg_dump and pg_restore: the
 // Debian layout /usr/lib/postgresql/N/bin, else PATH.
-func FindBinDir() (string, error) {
+func findBinDir() (string, error) {
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	sort.Slice(dirs, func(i, j int) bool {
 		a, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))

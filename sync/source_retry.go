@@ -16,24 +16,24 @@ import (
 	"github.com/pgtwin/pgtwin/internal/logkey"
 )
 
-// ErrSourceUnreachable is returned (wrapped) when the source could not be
+// errSourceUnreachable is returned (wrapped) when the source could not be
 // reached within the backoff's attempts.
-var ErrSourceUnreachable = errors.New("source unreachable")
+var errSourceUnreachable = errors.New("source unreachable")
 
-// Backoff is how source connection failures are retried: waits start at
+// backoff is how source connection failures are retried: waits start at
 // Initial and double up to Max, for at most Attempts tries in all.
-type Backoff struct {
+type backoff struct {
 	Initial  time.Duration
 	Max      time.Duration
 	Attempts int
 }
 
-// DefaultBackoff rides out a source restart or failover (about 2 minutes).
-var DefaultBackoff = Backoff{Initial: time.Second, Max: 30 * time.Second, Attempts: 8}
+// defaultBackoff rides out a source restart or failover (about 2 minutes).
+var defaultBackoff = backoff{Initial: time.Second, Max: 30 * time.Second, Attempts: 8}
 
-func (b Backoff) orDefault() Backoff {
+func (b backoff) orDefault() backoff {
 	if b.Attempts <= 0 {
-		return DefaultBackoff
+		return defaultBackoff
 	}
 	if b.Initial <= 0 {
 		b.Initial = 100 * time.Millisecond
@@ -46,7 +46,7 @@ func (b Backoff) orDefault() Backoff {
 
 // retry runs fn until it succeeds, fails with an error that is not a source
 // connection fault, or the attempts are used up.
-func (b Backoff) retry(ctx context.Context, log zerolog.Logger, what string, fn func() error) error {
+func (b backoff) retry(ctx context.Context, log zerolog.Logger, what string, fn func() error) error {
 	b = b.orDefault()
 	wait := b.Initial
 	for attempt := 1; ; attempt++ {
@@ -55,7 +55,7 @@ func (b Backoff) retry(ctx context.Context, log zerolog.Logger, what string, fn 
 			return err
 		}
 		if attempt >= b.Attempts {
-			return fmt.Errorf("%w after %d attempts: %w", ErrSourceUnreachable, attempt, err)
+			return fmt.Errorf("%w after %d attempts: %w", errSourceUnreachable, attempt, err)
 		}
 		log.Warn().Err(err).Int(logkey.Attempt, attempt).Dur(logkey.Duration, wait).Msg(what + " failed, retrying")
 		t := time.NewTimer(wait)
@@ -102,7 +102,7 @@ func isClosedConn(err error) bool {
 }
 
 // connectSource opens a source connection, retrying connection faults.
-func (d *Dumper) connectSource(ctx context.Context) (*pgx.Conn, error) {
+func (d *dumper) connectSource(ctx context.Context) (*pgx.Conn, error) {
 	cfg, err := d.Source.connConfig()
 	if err != nil {
 		return nil, err

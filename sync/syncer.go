@@ -49,20 +49,20 @@ type Options struct {
 
 // maskBackoff keeps `mask plan` and `mask check` from hanging for minutes on
 // an unreachable source: they answer a person waiting at a terminal.
-var maskBackoff = Backoff{Initial: 500 * time.Millisecond, Max: 2 * time.Second, Attempts: 3}
+var maskBackoff = backoff{Initial: 500 * time.Millisecond, Max: 2 * time.Second, Attempts: 3}
 
 // Syncer is the daemon's sync behind one front door, in either mode: it
 // answers the sync and mask endpoints of the socket API.
 type Syncer struct {
 	mode   string
-	src    Source
-	sel    Selection
+	src    source
+	sel    selection
 	rules  anonymize.Rules
 	policy string
 	key    []byte
 	log    zerolog.Logger
 
-	dump    *Service // dump mode
+	dump    *service // dump mode
 	logical *logicalSyncer
 }
 
@@ -89,8 +89,8 @@ func New(cfg config.Config, main Main, opts Options) (*Syncer, error) {
 	}
 	s := &Syncer{
 		mode:   cfg.Sync.Mode,
-		src:    Source{URL: cfg.Source.URL, PasswordFile: cfg.Source.PasswordFile},
-		sel:    Selection{IncludeSchemas: cfg.Sync.IncludeSchemas, ExcludeTables: cfg.Sync.ExcludeTables},
+		src:    source{URL: cfg.Source.URL, PasswordFile: cfg.Source.PasswordFile},
+		sel:    selection{IncludeSchemas: cfg.Sync.IncludeSchemas, ExcludeTables: cfg.Sync.ExcludeTables},
 		rules:  rules,
 		policy: cfg.Anonymize.OnUnclassifiedPII,
 		key:    key,
@@ -108,12 +108,12 @@ func New(cfg config.Config, main Main, opts Options) (*Syncer, error) {
 	switch cfg.Sync.Mode {
 	case "", "dump":
 		s.mode = api.SyncModeDump
-		svc, err := NewService(ServiceConfig{
+		svc, err := newService(serviceConfig{
 			Source: s.src, Selection: s.sel, Parallel: cfg.Sync.Parallel, Schedule: cfg.Sync.Schedule,
 			Rules: rules, Policy: s.policy, Key: key,
-			Replace: func(ctx context.Context, fill func(context.Context, Target) error) (string, error) {
+			Replace: func(ctx context.Context, fill func(context.Context, target) error) (string, error) {
 				return main.Replace(ctx, func(ctx context.Context, conn string) error {
-					return fill(ctx, Target{ConnString: conn, BinDir: opts.BinDir})
+					return fill(ctx, target{ConnString: conn, BinDir: opts.BinDir})
 				})
 			},
 			StateFile: filepath.Join(cfg.Daemon.DataDir, "state", "sync.json"),
@@ -193,9 +193,9 @@ func (s *Syncer) dumpStatus() api.SyncStatus {
 	return out
 }
 
-// MaskPlan is GET /v1/mask/plan.
+// maskPlan is GET /v1/mask/plan.
 func (s *Syncer) MaskPlan(ctx context.Context) (api.MaskPlan, error) {
-	plan, err := MaskPlan(ctx, s.src, s.sel, s.rules, s.policy, maskBackoff, s.log)
+	plan, err := maskPlan(ctx, s.src, s.sel, s.rules, s.policy, maskBackoff, s.log)
 	if err != nil {
 		return api.MaskPlan{}, err
 	}
@@ -210,10 +210,10 @@ func (s *Syncer) MaskPlan(ctx context.Context) (api.MaskPlan, error) {
 	return out, nil
 }
 
-// MaskCheck is POST /v1/mask/check: it scans the database at conn (the
+// maskCheck is POST /v1/mask/check: it scans the database at conn (the
 // twin picks it, with the scan role's rights).
 func (s *Syncer) MaskCheck(ctx context.Context, conn string) (api.MaskCheck, error) {
-	findings, exact, err := MaskCheck(ctx, s.src, s.sel, s.rules, s.policy, s.key, maskBackoff, s.log, conn)
+	findings, exact, err := maskCheck(ctx, s.src, s.sel, s.rules, s.policy, s.key, maskBackoff, s.log, conn)
 	if err != nil {
 		return api.MaskCheck{}, err
 	}

@@ -18,8 +18,8 @@ import (
 // scratch in the background.
 type logicalSyncer struct {
 	s        *Syncer
-	f        *Follower
-	sched    *Scheduler
+	f        *follower
+	sched    *scheduler
 	main     Main
 	finished func(time.Duration, error)
 
@@ -34,13 +34,13 @@ type logicalSyncer struct {
 
 func newLogicalSyncer(s *Syncer, cfg config.Config, main Main, tmp, binDir string, finished func(time.Duration, error)) (*logicalSyncer, error) {
 	l := &logicalSyncer{s: s, main: main, finished: finished}
-	l.f = &Follower{
+	l.f = &follower{
 		Source: s.src, Selection: s.sel, Parallel: cfg.Sync.Parallel,
-		Plan:       AnonymizePlan(s.rules, s.policy, s.key, s.sel),
+		Plan:       anonymizePlan(s.rules, s.policy, s.key, s.sel),
 		TargetConn: main.ConnString,
-		Rebuild: func(ctx context.Context, fill func(context.Context, Target) error) error {
+		Rebuild: func(ctx context.Context, fill func(context.Context, target) error) error {
 			_, err := main.Replace(ctx, func(ctx context.Context, conn string) error {
-				return fill(ctx, Target{ConnString: conn, BinDir: binDir})
+				return fill(ctx, target{ConnString: conn, BinDir: binDir})
 			})
 			return err
 		},
@@ -48,7 +48,7 @@ func newLogicalSyncer(s *Syncer, cfg config.Config, main Main, tmp, binDir strin
 		TempDir:  tmp,
 		Log:      s.log,
 	}
-	sched, err := NewScheduler(SchedulerConfig{Spec: cfg.Sync.Schedule, Run: l.snapshot, Log: s.log})
+	sched, err := newScheduler(schedulerConfig{Spec: cfg.Sync.Schedule, Run: l.snapshot, Log: s.log})
 	if err != nil {
 		return nil, err
 	}
