@@ -8,6 +8,7 @@ import (
 
 	"github.com/pgtwin/pgtwin/engine"
 	"github.com/pgtwin/pgtwin/internal/logkey"
+	"github.com/pgtwin/pgtwin/internal/units"
 	"github.com/pgtwin/pgtwin/twin/api"
 )
 
@@ -62,7 +63,7 @@ func capLifted(mark *readOnlyMark, limit int64) bool {
 
 func overCapReason(name string, used, limit int64) string {
 	return fmt.Sprintf("over branches.max_changed_bytes (%s changed, cap %s): writes are refused; "+
-		"reset the branch (pgtwin branches reset %s) or ask an admin to raise the cap", sizeIEC(used), sizeIEC(limit), name)
+		"reset the branch (pgtwin branches reset %s) or ask an admin to raise the cap", units.IEC(used), units.IEC(limit), name)
 }
 
 // diskCapLoop enforces branches.max_changed_bytes on running branches.
@@ -251,20 +252,6 @@ func (t *Twin) liftLimit(ctx context.Context, id string) func() {
 	}
 }
 
-// sizeIEC is n in binary units, like df -h.
-func sizeIEC(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 4; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
-}
-
 // backstop is the hard limit behind cap limit (0: none): far enough past it
 // that the sampler stops a branch first (an interval of fast writes, then
 // the shutdown checkpoint's flush), near enough that a branch the sampler
@@ -325,6 +312,6 @@ func (t *Twin) limitAll(ctx context.Context) {
 		}
 	}
 	if limit > 0 && set > 0 {
-		t.log.Info().Int64(logkey.Limit, hard).Msgf("hard limit (%s) set behind branches.max_changed_bytes (%s) on %d branches", sizeIEC(hard), sizeIEC(limit), set)
+		t.log.Info().Int64(logkey.Limit, hard).Msgf("hard limit (%s) set behind branches.max_changed_bytes (%s) on %d branches", units.IEC(hard), units.IEC(limit), set)
 	}
 }

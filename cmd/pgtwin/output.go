@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/pgtwin/pgtwin/internal/units"
 	"github.com/pgtwin/pgtwin/twin/api"
 )
 
@@ -205,20 +206,4 @@ func timeText(t time.Time) string {
 }
 
 // humanBytes uses binary units, like df -h.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	v := float64(n) / float64(div)
-	prec := 1
-	if v >= 100 {
-		prec = 0
-	}
-	return fmt.Sprintf("%.*f %ciB", prec, v, "KMGTPE"[exp])
-}
+var humanBytes = units.IEC
