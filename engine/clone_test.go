@@ -130,7 +130,12 @@ func TestCloneIsolation(t *testing.T) {
 			}
 			for _, id := range []string{"origin", "snap", "a"} {
 				u, err := f.e.Usage(ctx, id)
-				if err != nil || u.TotalBytes <= 0 || u.ExclusiveBytes < 0 || u.ExclusiveBytes > u.TotalBytes || u.Method == "" {
+				// A qgroup's exclusive bytes count metadata and whole extents
+				// of which a file now uses a part (btrfs keeps an overwritten
+				// extent until no byte of it is referenced), so on a busy
+				// instance they can pass the apparent size; du's cannot.
+				over := u.ExclusiveBytes > u.TotalBytes && u.Method != "qgroup"
+				if err != nil || u.TotalBytes <= 0 || u.ExclusiveBytes < 0 || over || u.Method == "" {
 					t.Errorf("usage of %s: %+v, %v", id, u, err)
 				}
 			}
