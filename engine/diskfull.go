@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sys/unix"
+
+	"github.com/pgtwin/pgtwin/internal/units"
 )
 
 // A fill that runs the pool out of space rarely fails with a tidy error:
@@ -128,10 +130,10 @@ func diskFull(err error, dir string, lowFree int64, serverLog string) error {
 	}
 	low := ""
 	if lowFree >= 0 && lowFree < free {
-		low = fmt.Sprintf(" (%s at the lowest during the sync)", iecBytes(lowFree))
+		low = fmt.Sprintf(" (%s at the lowest during the sync)", units.IEC(lowFree))
 	}
 	return fmt.Errorf("%w: %s has %s free of %s%s; free space (delete branches or snapshots) or grow it, then sync again: %w",
-		ErrNoSpace, dir, iecBytes(free), iecBytes(total), low, err)
+		ErrNoSpace, dir, units.IEC(free), units.IEC(total), low, err)
 }
 
 // sqlstateDiskFull (53100) is the one SQLSTATE the engine reads: a fill
@@ -162,23 +164,4 @@ func logSaysNoSpace(path string) bool {
 	}
 	b, _ := io.ReadAll(io.LimitReader(f, tail))
 	return bytes.Contains(b, []byte("No space left on device"))
-}
-
-// iecBytes formats n as people read sizes (1.5 GiB).
-func iecBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	v := float64(n) / float64(div)
-	prec := 1
-	if v >= 100 {
-		prec = 0
-	}
-	return fmt.Sprintf("%.*f %ciB", prec, v, "KMGTPE"[exp])
 }
