@@ -97,6 +97,21 @@ func (t *Twin) measureAll(ctx context.Context, recs []*branchRecord, done chan s
 // listUsageBudget bounds how long a list waits for changed_bytes.
 const listUsageBudget = 300 * time.Millisecond
 
+// replaceable says why c may not throw branch rec (asked for as name) away
+// for a fresh clone (reset, restore), or nil. Call with t.mu held.
+func replaceable(c Caller, rec *branchRecord, name string) error {
+	if rec == nil || !c.sees(rec) {
+		return notFound(name)
+	}
+	if rec.Protected {
+		return refuse(ErrConflict, "branch %q is protected; run pgtwin branches unprotect %[1]s first", name)
+	}
+	if rec.State != stateReady && rec.State != api.StateFailed && rec.State != api.StateSuspended {
+		return refuse(ErrConflict, "branch %q is %s; wait until it is ready", name, rec.State)
+	}
+	return nil
+}
+
 // ResetBranch throws the branch's changes away: it becomes a fresh clone of
 // its parent's newest state, on the same port with the same role and
 // password, and is ready when this returns.
@@ -105,18 +120,9 @@ func (t *Twin) ResetBranch(ctx context.Context, c Caller, name string) (api.Bran
 	rec, unlock := t.lockBranch(name)
 	defer unlock()
 	t.mu.Lock()
-	if rec == nil || !c.sees(rec) {
+	if err := replaceable(c, rec, name); err != nil {
 		t.mu.Unlock()
-		return api.Branch{}, notFound(name)
-	}
-	if rec.Protected {
-		t.mu.Unlock()
-		return api.Branch{}, refuse(ErrConflict, "branch %q is protected; run pgtwin branches unprotect %[1]s first", name)
-	}
-	if rec.State != stateReady && rec.State != api.StateFailed && rec.State != api.StateSuspended {
-		st := rec.State
-		t.mu.Unlock()
-		return api.Branch{}, refuse(ErrConflict, "branch %q is %s; wait until it is ready", name, st)
+		return api.Branch{}, err
 	}
 	wasSuspended := rec.State == api.StateSuspended
 	t.mu.Unlock()

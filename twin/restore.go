@@ -25,18 +25,9 @@ func (t *Twin) RestoreBranch(ctx context.Context, c Caller, name string, req api
 	rec, unlock := t.lockBranch(name)
 	defer unlock()
 	t.mu.Lock()
-	if rec == nil || !c.sees(rec) {
+	if err := replaceable(c, rec, name); err != nil {
 		t.mu.Unlock()
-		return api.Branch{}, notFound(name)
-	}
-	if rec.Protected {
-		t.mu.Unlock()
-		return api.Branch{}, refuse(ErrConflict, "branch %q is protected; run pgtwin branches unprotect %[1]s first", name)
-	}
-	if rec.State != stateReady && rec.State != api.StateFailed && rec.State != api.StateSuspended {
-		st := rec.State
-		t.mu.Unlock()
-		return api.Branch{}, refuse(ErrConflict, "branch %q is %s; wait until it is ready", name, st)
+		return api.Branch{}, err
 	}
 	// Refused before anything is torn down.
 	if _, err := t.pickAt(rec.Parent, at); err != nil {
