@@ -46,6 +46,9 @@ type Sync struct {
 	Parallel       int      `toml:"parallel"`
 	IncludeSchemas []string `toml:"include_schemas"`
 	ExcludeTables  []string `toml:"exclude_tables"`
+	// Publication is logical mode's publication: empty, pgtwin creates and
+	// manages "pgtwin"; a name, an existing one used as it is, never altered.
+	Publication string `toml:"publication"`
 }
 
 // Engine is the [engine] section.
