@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -253,7 +254,7 @@ func findNeedles(b []byte, needles map[string]bool, extra []string) []string {
 		// the sample can produce: the token may be glued to other bytes.
 		for ls := s; ls < at; ls++ {
 			for de := at + 2; de <= e; de++ {
-				if needles[string(b[ls:de])] {
+				if needles[string(b[ls:de])] && !insideMasked(b[s:at+1], ls-s) {
 					found = append(found, string(b[ls:de]))
 				}
 			}
@@ -282,6 +283,26 @@ func findNeedles(b []byte, needles map[string]bool, extra []string) []string {
 		}
 	}
 	return found
+}
+
+// maskedLocal is the local part (with its '@') of what the email
+// transformer writes: first.last.tag, f.tag (narrow columns) or
+// first.last00.
+var maskedLocal = regexp.MustCompile(`^(?:[a-z]+\.(?:[a-z]+\.)?[a-z2-7]{10}|[a-z]+\.[a-z]+[0-9]{2})@$`)
+
+// insideMasked reports whether a needle found at local[i:] lies in the tail
+// of a masked email that starts before it. The tag is random base32, so
+// about one run in a hundred some tag ends in a sample local part such as
+// "bulk3" (seen in CI: "aryanna.watkins.7dfj7bulk2@example.org"); that is
+// the masker's output, not a leak. A raw value glued to other bytes (a
+// varlena header, the jsonb key before it) does not take that shape.
+func insideMasked(local []byte, i int) bool {
+	for j := 0; j < i; j++ {
+		if maskedLocal.Match(local[j:]) {
+			return true
+		}
+	}
+	return false
 }
 
 // scanTree searches every regular file under dir for the needles.
