@@ -490,12 +490,12 @@ func (a *applier) where(rs *relState, tt *twinTable, c *change, params [][]byte,
 		key.WriteByte(',')
 		params = append(params, value(v))
 		p := "$" + strconv.Itoa(len(params))
-		switch {
-		case tt.noEq[cols[i].Name]:
+		// "=" even for REPLICA IDENTITY FULL (NULLs took the branch
+		// above): IS NOT DISTINCT FROM means the same for non-null values
+		// but no index can serve it, so every change was a full scan.
+		if tt.noEq[cols[i].Name] {
 			conds = append(conds, col+"::text = "+p+"::text")
-		case full:
-			conds = append(conds, col+" IS NOT DISTINCT FROM "+p)
-		default:
+		} else {
 			conds = append(conds, col+" = "+p)
 		}
 	}
