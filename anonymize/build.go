@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/pgtwin/pgtwin/internal/colkey"
 )
 
 // BuildPlan classifies every column of cat: masked by a config rule, masked
@@ -77,7 +79,7 @@ func (b *planBuilder) addTable(t *Table, rules Rules) {
 	}
 	for ci := range t.Columns {
 		c := &t.Columns[ci]
-		key := t.Schema + "." + t.Name + "." + c.Name
+		key := colkey.Format(t.Schema, t.Name, c.Name)
 		cp := &tp.Columns[ci]
 		*cp = ColumnPlan{Column: c.Name, Type: c.Type, Constraints: cons[c.Name]}
 		st := &colState{key: key, t: t, c: c, cp: cp, uniqC: cons[c.Name], pk: pk[c.Name]}
@@ -91,10 +93,11 @@ func (b *planBuilder) addTable(t *Table, rules Rules) {
 			keepWhy, st.det = "not PII: "+st.det.reason(), nil
 		}
 		r, ok := rules[key]
-		if !ok && t.Parent != "" {
-			r, ok = rules[t.Parent+"."+c.Name]
+		pk := parentKey(t, c.Name)
+		if !ok && pk != "" {
+			r, ok = rules[pk]
 		}
-		if pk := t.Parent + "." + c.Name; t.Parent != "" && b.idx[pk] == nil {
+		if pk != "" && b.idx[pk] == nil {
 			// FKs name the partitioned parent; every partition shares its
 			// rule, so the first partition stands for it.
 			b.idx[pk] = st
@@ -155,14 +158,14 @@ func mergeJSONRule(have, add Rule) Rule {
 }
 
 func (b *planBuilder) unusedRules(cat *Catalog, rules Rules) {
-	tables := map[string]*Table{}
+	tables := map[[2]string]*Table{}
 	for i := range cat.Tables {
-		tables[cat.Tables[i].QualifiedName()] = &cat.Tables[i]
+		tables[[2]string{cat.Tables[i].Schema, cat.Tables[i].Name}] = &cat.Tables[i]
 	}
 	for i := range cat.Tables {
-		if p := cat.Tables[i].Parent; p != "" {
-			if _, ok := tables[p]; !ok {
-				tables[p] = &cat.Tables[i]
+		if ps, pt, ok := splitParent(cat.Tables[i].Parent); ok {
+			if _, ok := tables[[2]string{ps, pt}]; !ok {
+				tables[[2]string{ps, pt}] = &cat.Tables[i]
 			}
 		}
 	}
@@ -170,12 +173,12 @@ func (b *planBuilder) unusedRules(cat *Catalog, rules Rules) {
 		if _, ok := b.idx[key]; ok {
 			continue
 		}
-		i := strings.LastIndexByte(key, '.')
-		if i < 0 {
+		schema, table, column, err := colkey.Parse(key)
+		if err != nil {
 			continue
 		}
-		if t, ok := tables[key[:i]]; ok {
-			b.fail("anonymize.columns.%q: table %s has no column %q", key, t.QualifiedName(), key[i+1:])
+		if t, ok := tables[[2]string{schema, table}]; ok {
+			b.fail("anonymize.columns.%q: table %s has no column %q", key, t.QualifiedName(), column)
 		} else {
 			b.plan.Warnings = append(b.plan.Warnings, fmt.Sprintf("anonymize.columns.%q: no such table among the synced tables", key))
 		}
@@ -220,8 +223,8 @@ func (b *planBuilder) propagateFKs(cat *Catalog) {
 					if i >= len(fk.RefColumns) {
 						break
 					}
-					child := b.idx[t.Schema+"."+t.Name+"."+fk.Columns[i]]
-					parent := b.idx[fk.RefSchema+"."+fk.RefTable+"."+fk.RefColumns[i]]
+					child := b.idx[colkey.Format(t.Schema, t.Name, fk.Columns[i])]
+					parent := b.idx[colkey.Format(fk.RefSchema, fk.RefTable, fk.RefColumns[i])]
 					if child == nil || parent == nil {
 						continue
 					}
@@ -301,7 +304,24 @@ func (b *planBuilder) checkTransformers() {
 
 // suggest is the TOML line that classifies a column.
 func suggest(key string, r Rule) string {
-	return strconv.Quote(key) + " = " + tomlInline(r)
+	return colkey.TOML(key) + " = " + tomlInline(r)
+}
+
+// parentKey is the key of column on t's partitioned parent, "" when t is
+// not a partition.
+func parentKey(t *Table, column string) string {
+	schema, table, ok := splitParent(t.Parent)
+	if !ok {
+		return ""
+	}
+	return colkey.Format(schema, table, column)
+}
+
+// splitParent splits Table.Parent ("schema.table") at its first dot: a
+// parent whose schema name holds a dot is not told apart from one whose
+// table name does.
+func splitParent(p string) (schema, table string, ok bool) {
+	return strings.Cut(p, ".")
 }
 
 func tomlInline(r Rule) string {

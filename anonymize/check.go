@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/maphash"
 	"strings"
+
+	"github.com/pgtwin/pgtwin/internal/colkey"
 )
 
 // Detector finds one kind of PII in a value. Find reports the matching part
@@ -93,7 +95,7 @@ type Finding struct {
 }
 
 func (f Finding) String() string {
-	s := f.Schema + "." + f.Table + "." + f.Column
+	s := colkey.Format(f.Schema, f.Table, f.Column)
 	if f.Row != "" {
 		s += " row " + f.Row
 	}
@@ -132,7 +134,7 @@ func (c *Checker) Ignore(schema, table, column string) {
 	if c.ignore == nil {
 		c.ignore = map[string]bool{}
 	}
-	c.ignore[schema+"."+table+"."+column] = true
+	c.ignore[colkey.Format(schema, table, column)] = true
 }
 
 // Checker is the leak checker `pgtwin mask check` uses: LeakDetectors, the
@@ -155,7 +157,7 @@ func (c *Checker) ExactCount() int { return len(c.exact) }
 // Check looks at one value of schema.table.column (text form) and returns a
 // Finding if it contains a sampled source value or PII a detector finds.
 func (c *Checker) Check(schema, table, column string, value []byte) *Finding {
-	if c.ignore[schema+"."+table+"."+column] {
+	if c.ignore[colkey.Format(schema, table, column)] {
 		return nil
 	}
 	kind, match := c.check(value, true)

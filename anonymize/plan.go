@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/pgtwin/pgtwin/internal/colkey"
 )
 
 // Policies for columns detected as PII that no rule covers
@@ -101,14 +103,14 @@ type Plan struct {
 	Warnings []string     `json:"warnings,omitempty"`
 }
 
-// Unclassified lists the columns detected as PII that no rule covers, as
-// "schema.table.column" with their plan.
+// Unclassified lists the columns detected as PII that no rule covers, each
+// named by its rule key (colkey.Format) with its plan.
 func (p *Plan) Unclassified() []ColumnPlan {
 	var out []ColumnPlan
 	for _, t := range p.Tables {
 		for _, c := range t.Columns {
 			if c.Action == ActionUnclassified {
-				c.Column = t.Schema + "." + t.Name + "." + c.Column
+				c.Column = colkey.Format(t.Schema, t.Name, c.Column)
 				out = append(out, c)
 			}
 		}

@@ -6,12 +6,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/pgtwin/pgtwin/internal/colkey"
 )
 
 // Rule says how one column (or one JSON path inside a column) is masked.
 type Rule struct {
-	// Column is the config key, "schema.table.column"; empty for a rule
-	// nested in a json rule.
+	// Column is the config key in canonical form (colkey.Format), e.g.
+	// "public.users.email"; empty for a rule nested in a json rule.
 	Column string `json:"column,omitempty"`
 	// Transform names the transformer: email, name, phone, address, ip, date,
 	// number, partial, hash, uuid, null, constant, regex, json, keep.
@@ -20,7 +22,9 @@ type Rule struct {
 	Params map[string]any `json:"params,omitempty"`
 }
 
-// Rules maps "schema.table.column" to its rule.
+// Rules maps a column's key, in the canonical form colkey.Format prints
+// (schema.table.column, a part holding a dot or quote in double quotes), to
+// its rule.
 type Rules map[string]Rule
 
 // Identity is the canonical form of the transformer and its effective
@@ -144,22 +148,30 @@ func canonical(b *strings.Builder, v any) {
 	}
 }
 
-// ParseRules turns the config's [anonymize.columns] table into rules,
-// checking every transformer name and parameter. Errors name the key:
+// ParseRules turns the config's [anonymize.columns] table into rules keyed
+// by canonical key, checking every key, transformer name and parameter. Two
+// spellings of one column (`public."users".email`, `public.users.email`) are
+// an error. Errors name the key as the config spells it:
 //
 //	anonymize.columns."public.users.email": unknown transform "emial"
 func ParseRules(columns map[string]map[string]any) (Rules, error) {
 	rules := make(Rules, len(columns))
+	spelled := make(map[string]string, len(columns))
 	for _, key := range sortedKeys(columns) {
+		canon, err := colkey.Canonical(key)
+		if err != nil {
+			return nil, fmt.Errorf("anonymize.columns.%q: %w", key, err)
+		}
+		if other, dup := spelled[canon]; dup {
+			return nil, fmt.Errorf("anonymize.columns.%q: names the same column as %q", key, other)
+		}
+		spelled[canon] = key
 		r, err := parseRule(key, columns[key])
 		if err != nil {
 			return nil, fmt.Errorf("anonymize.columns.%q: %w", key, err)
 		}
-		if strings.Count(key, ".") != 2 {
-			return nil, fmt.Errorf("anonymize.columns.%q: key must be schema.table.column", key)
-		}
-		r.Column = key
-		rules[key] = r
+		r.Column = canon
+		rules[canon] = r
 	}
 	return rules, nil
 }

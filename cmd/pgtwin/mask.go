@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/pgtwin/pgtwin/internal/colkey"
 )
 
 func (a *app) maskCmd() *cobra.Command {
@@ -81,7 +83,7 @@ Exits 1 on any finding.`,
 				tw := newTable(a.stdout)
 				fmt.Fprintln(tw, "COLUMN\tROW\tDETECTOR\tVALUE (REDACTED)")
 				for _, f := range res.Findings {
-					fmt.Fprintf(tw, "%s.%s.%s\t%s\t%s\t%s\n", f.Schema, f.Table, f.Column, dash(f.Row), f.Detector, f.Redacted)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", colkey.Format(f.Schema, f.Table, f.Column), dash(f.Row), f.Detector, f.Redacted)
 				}
 				if err := tw.Flush(); err != nil {
 					return err

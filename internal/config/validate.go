@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/rs/zerolog"
+
+	"github.com/pgtwin/pgtwin/internal/colkey"
 )
 
 // FieldError names the key and the value that is wrong.
@@ -121,8 +123,8 @@ func (c Config) Validate() error {
 		return bad("anonymize.on_unclassified_pii", a.OnUnclassifiedPII, "must be fail, null or mask")
 	}
 	for col, rule := range a.Columns {
-		if strings.Count(col, ".") != 2 {
-			return bad("anonymize.columns", col, "key must be schema.table.column")
+		if _, _, _, err := colkey.Parse(col); err != nil {
+			return bad("anonymize.columns", col, err.Error())
 		}
 		if _, ok := rule["transform"].(string); !ok {
 			return bad(fmt.Sprintf("anonymize.columns.%q.transform", col), rule["transform"], "must name a transformer")
