@@ -71,6 +71,9 @@ type selection struct {
 	// ExcludeTables are "schema.table" or "table" (any schema); both parts
 	// may use shell globs (path.Match).
 	ExcludeTables []string
+	// outside are the tables (schema+"\x00"+table) that a configured
+	// publication leaves out: logical mode syncs no rows of them.
+	outside map[string]bool
 }
 
 // IncludesSchema reports whether tables of schema are synced.
@@ -88,7 +91,7 @@ func (s selection) IncludesSchema(schema string) bool {
 
 // Includes reports whether the rows of schema.table are synced.
 func (s selection) Includes(schema, table string) bool {
-	if !s.IncludesSchema(schema) {
+	if !s.IncludesSchema(schema) || s.outside[schema+"\x00"+table] {
 		return false
 	}
 	for _, pat := range s.ExcludeTables {
@@ -268,6 +271,9 @@ func (r *run) connect(ctx context.Context) error {
 		return fmt.Errorf("source: %w", err)
 	}
 	if err := checkDumpVersion(ctx, r.binDir, r.srcVersion); err != nil {
+		return err
+	}
+	if err := checkReadAccess(ctx, src, r.d.Selection); err != nil {
 		return err
 	}
 	tc, err := pgx.Connect(ctx, r.tgt.ConnString)

@@ -81,6 +81,10 @@ type follower struct {
 
 	Slot        string // default DefaultSlot
 	Publication string // default DefaultPublication
+	// UsePublication says Publication exists on the source and is used as
+	// it is: never created, altered or dropped; selected tables outside it
+	// are not synced (warnings). Otherwise pgtwin manages Publication.
+	UsePublication bool
 	// SpillDir holds streamed transactions beyond SpillMemory, masked, in
 	// files of mode 0600 removed after use; put it under daemon.data_dir.
 	SpillDir    string
@@ -115,6 +119,10 @@ type follower struct {
 	// pendingSince is the source commit time of the oldest transaction
 	// received and not yet durable in the twin (zero: none).
 	pendingSince time.Time
+	// synced is Selection narrowed to a configured publication's tables
+	// (nil: not read yet); warnings name what it leaves out.
+	synced   *selection
+	warnings []string
 }
 
 // followerStatus is what `sync status` shows in logical mode; the fields
@@ -138,6 +146,7 @@ type followerStatus struct {
 	Streamed     int64     // large transactions received in streamed segments
 	SpilledBytes int64     // masked changes of streamed transactions written to SpillDir
 	Copy         *stats    // initial copy progress, while initializing
+	Warnings     []string  // selected tables a configured publication leaves out, and the like
 }
 
 func (f *follower) defaults() {
@@ -227,6 +236,7 @@ func (f *follower) Status() followerStatus {
 	if f.applied != 0 {
 		st.AppliedLSN = f.applied.String()
 	}
+	st.Warnings = f.warnings
 	return st
 }
 

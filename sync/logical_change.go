@@ -31,6 +31,9 @@ type relState struct {
 	qname  string
 	masker valueMasker // nil: nothing to mask
 	maskAt []int       // relation column → masker column, -1: kept
+	// outside: a table the publication sends and the sync leaves out;
+	// its changes are dropped before they are masked or buffered.
+	outside bool
 }
 
 // change is one masked row change (or truncate), ready to apply.

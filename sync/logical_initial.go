@@ -57,7 +57,12 @@ func (f *follower) Fill(ctx context.Context, tgt target, p *progress) (err error
 	if err := r.connect(ctx); err != nil {
 		return err
 	}
-	if err := checkSource(ctx, r.src, f.Selection); err != nil {
+	sel, err := f.syncedSelection(ctx, r.src, true)
+	if err != nil {
+		return err
+	}
+	d.Selection = sel
+	if err := checkSource(ctx, r.src, sel); err != nil {
 		return err
 	}
 

@@ -16,6 +16,13 @@ import (
 // the cached one; columns appended at the end are applied (after the plan
 // has judged them), anything else stops apply until a resync.
 func (s *session) relation(ctx context.Context, r *pgoutput.Relation) error {
+	if !s.f.syncing(r.Namespace, r.RelationName) {
+		s.nextVer++
+		rs := &relState{ver: s.nextVer, rel: r, qname: qualified(r), outside: true}
+		s.rels[r.RelationID] = rs
+		s.versions[rs.ver] = rs
+		return nil
+	}
 	d := s.relset.Add(r)
 	if !d.New && !d.Empty() && !d.OnlyAdded() {
 		return fmt.Errorf("table %s changed on the source (%s); logical sync applies only added columns, so the twin must be rebuilt: %w",

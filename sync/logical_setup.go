@@ -7,6 +7,9 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgtwin/pgtwin/anonymize"
 )
 
 // errSourceNotReady is returned (wrapped) when the source lacks a setting or
@@ -43,9 +46,9 @@ func checkSource(ctx context.Context, conn *pgx.Conn, sel selection) error {
 	}
 	if !super && !repl && !rdsRepl {
 		if isRDS {
-			problems = append(problems, fmt.Sprintf("role %s may not replicate: GRANT rds_replication TO %s", user, pgx.Identifier{user}.Sanitize()))
+			problems = append(problems, fmt.Sprintf("role %s may not replicate: GRANT rds_replication TO %s (`pgtwin sync setup-sql` prints it with the other grants)", user, pgx.Identifier{user}.Sanitize()))
 		} else {
-			problems = append(problems, fmt.Sprintf("role %s may not replicate: ALTER ROLE %s REPLICATION", user, pgx.Identifier{user}.Sanitize()))
+			problems = append(problems, fmt.Sprintf("role %s may not replicate: ALTER ROLE %s REPLICATION (`pgtwin sync setup-sql` prints it with the other grants)", user, pgx.Identifier{user}.Sanitize()))
 		}
 	}
 	tables, err := sourceTables(ctx, conn, sel)
@@ -68,6 +71,7 @@ type sourceTable struct {
 	schema, name string
 	identity     string // pg_class.relreplident
 	hasPK        bool
+	partition    bool
 }
 
 func (t sourceTable) qname() string { return pgx.Identifier{t.schema, t.name}.Sanitize() }
@@ -75,7 +79,7 @@ func (t sourceTable) qname() string { return pgx.Identifier{t.schema, t.name}.Sa
 // sourceTables lists the selected leaf tables, as the dump copy does.
 func sourceTables(ctx context.Context, conn *pgx.Conn, sel selection) ([]sourceTable, error) {
 	rows, err := conn.Query(ctx, `SELECT n.nspname, c.relname, c.relreplident::text,
-			EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+			EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), c.relispartition
 		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind = 'r' AND c.relpersistence = 'p'
 			AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
@@ -87,7 +91,7 @@ func sourceTables(ctx context.Context, conn *pgx.Conn, sel selection) ([]sourceT
 	}
 	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (sourceTable, error) {
 		var t sourceTable
-		return t, row.Scan(&t.schema, &t.name, &t.identity, &t.hasPK)
+		return t, row.Scan(&t.schema, &t.name, &t.identity, &t.hasPK, &t.partition)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list source tables: %w", redact(err))
@@ -101,8 +105,17 @@ func sourceTables(ctx context.Context, conn *pgx.Conn, sel selection) ([]sourceT
 	return out, nil
 }
 
-// ensurePublication makes the publication list exactly the selected tables.
+// errPublicationMissing is returned (wrapped) when sync.publication names a
+// publication the source does not have.
+var errPublicationMissing = errors.New("publication missing")
+
+// ensurePublication makes the publication pgtwin manages list exactly the
+// selected tables. A configured publication (UsePublication) is used as it
+// is: it is never created, altered or dropped here.
 func (f *follower) ensurePublication(ctx context.Context, conn *pgx.Conn) error {
+	if f.UsePublication {
+		return nil
+	}
 	tables, err := sourceTables(ctx, conn, f.Selection)
 	if err != nil {
 		return err
@@ -130,9 +143,177 @@ func (f *follower) ensurePublication(ctx context.Context, conn *pgx.Conn) error 
 		sql = "ALTER PUBLICATION " + pub + " SET TABLE " + strings.Join(names, ", ")
 	}
 	if _, err := conn.Exec(ctx, sql); err != nil {
+		if classify(err) == errInsufficientPrivilege {
+			var user string
+			_ = conn.QueryRow(ctx, "SELECT current_user").Scan(&user)
+			return fmt.Errorf("role %s may not create or alter publication %s on the source (%s): %s, and set sync.publication = %q so that pgtwin uses that publication as it is",
+				user, f.Publication, pgMessage(err), setupSQLHint, f.Publication)
+		}
 		return fmt.Errorf("publication %s: %w", f.Publication, redact(err))
 	}
 	return nil
+}
+
+// pgMessage is a server error's message alone, without its SQLSTATE.
+func pgMessage(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Message
+	}
+	return redact(err).Error()
+}
+
+// syncedSelection returns what the follower syncs: its Selection, narrowed
+// for a configured publication to the tables that publication holds. It is
+// read from the source once per initial copy (refresh) and at the first
+// plan after a start, then kept, so the stream skips what the copy left out.
+func (f *follower) syncedSelection(ctx context.Context, conn *pgx.Conn, refresh bool) (selection, error) {
+	f.mu.Lock()
+	cached := f.synced
+	f.mu.Unlock()
+	if cached != nil && !refresh {
+		return *cached, nil
+	}
+	sel, warnings := f.Selection, []string(nil)
+	if f.UsePublication {
+		var err error
+		if sel, warnings, err = publishedSelection(ctx, conn, f.Publication, f.Selection); err != nil {
+			return selection{}, err
+		}
+	}
+	log := f.logger()
+	for _, w := range warnings {
+		log.Warn().Msg(w)
+	}
+	f.mu.Lock()
+	f.synced, f.warnings = &sel, warnings
+	f.mu.Unlock()
+	return sel, nil
+}
+
+// syncing reports whether the stream applies changes of schema.table: false
+// for a table a configured publication sends but the sync leaves out.
+func (f *follower) syncing(schema, table string) bool {
+	f.mu.Lock()
+	sel := f.Selection
+	if f.synced != nil {
+		sel = *f.synced
+	}
+	f.mu.Unlock()
+	return sel.Includes(schema, table)
+}
+
+// planSynced is logical mode's Plan hook: the masking plan (anonymizePlan)
+// of the tables the follower syncs.
+func planSynced(f *follower, rules anonymize.Rules, policy string, key []byte) func(context.Context, *pgx.Conn) (masker, error) {
+	return func(ctx context.Context, conn *pgx.Conn) (masker, error) {
+		sel, err := f.syncedSelection(ctx, conn, false)
+		if err != nil {
+			return nil, err
+		}
+		return anonymizePlan(rules, policy, key, sel)(ctx, conn)
+	}
+}
+
+// maskSelection is the selection `mask plan` shows, and the warnings it
+// prints above the plan, read afresh through a connection of its own.
+func (f *follower) maskSelection(ctx context.Context, b backoff) (selection, []string, error) {
+	if !f.UsePublication {
+		return f.Selection, nil, nil
+	}
+	d := &dumper{Source: f.Source, Backoff: b, Log: f.Log}
+	conn, err := d.connectSource(ctx)
+	if err != nil {
+		return selection{}, nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return publishedSelection(ctx, conn, f.Publication, f.Selection)
+}
+
+// publishedSelection narrows sel to the tables of the existing publication
+// pub and returns a warning for each selected table it leaves out, and for
+// what else makes the twin see less than the source: actions it does not
+// publish, row filters and column lists. A publication that publishes
+// partitions as their root is refused: its changes name tables the plan
+// does not know.
+func publishedSelection(ctx context.Context, conn *pgx.Conn, pub string, sel selection) (selection, []string, error) {
+	var viaRoot, ins, upd, del, trunc bool
+	err := conn.QueryRow(ctx, `SELECT pubviaroot, pubinsert, pubupdate, pubdelete, pubtruncate
+		FROM pg_catalog.pg_publication WHERE pubname = $1`, pub).Scan(&viaRoot, &ins, &upd, &del, &trunc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return selection{}, nil, fmt.Errorf("%w: sync.publication names publication %s, which the source database does not have: %s (it creates the publication), or correct sync.publication",
+			errPublicationMissing, pgx.Identifier{pub}.Sanitize(), setupSQLHint)
+	}
+	if err != nil {
+		return selection{}, nil, fmt.Errorf("publication %s: %w", pub, redact(err))
+	}
+	tables, err := sourceTables(ctx, conn, sel)
+	if err != nil {
+		return selection{}, nil, err
+	}
+	version, err := serverMajor(ctx, conn)
+	if err != nil {
+		return selection{}, nil, err
+	}
+	// Row filters and column lists came with PostgreSQL 15.
+	extra := "false, false"
+	if version >= 150000 {
+		extra = "pt.rowfilter IS NOT NULL, pt.attnames IS NOT NULL AND cardinality(pt.attnames) < (SELECT count(*) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)"
+	}
+	rows, err := conn.Query(ctx, `SELECT pt.schemaname::text, pt.tablename::text, `+extra+`
+		FROM pg_catalog.pg_publication_tables pt
+			JOIN pg_catalog.pg_namespace n ON n.nspname = pt.schemaname
+			JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
+		WHERE pt.pubname = $1`, pub)
+	if err != nil {
+		return selection{}, nil, fmt.Errorf("publication %s: tables: %w", pub, redact(err))
+	}
+	type pubTable struct{ filtered, someColumns bool }
+	published := map[string]pubTable{}
+	var schema, name string
+	var pt pubTable
+	if _, err := pgx.ForEachRow(rows, []any{&schema, &name, &pt.filtered, &pt.someColumns}, func() error {
+		published[schema+"\x00"+name] = pt
+		return nil
+	}); err != nil {
+		return selection{}, nil, fmt.Errorf("publication %s: tables: %w", pub, redact(err))
+	}
+	q := pgx.Identifier{pub}.Sanitize()
+	var warnings []string
+	var missing []string
+	for _, a := range []struct {
+		on   bool
+		name string
+	}{{ins, "insert"}, {upd, "update"}, {del, "delete"}, {trunc, "truncate"}} {
+		if !a.on {
+			missing = append(missing, a.name)
+		}
+	}
+	if len(missing) > 0 {
+		warnings = append(warnings, fmt.Sprintf("publication %s does not publish %s, so the twin never sees them: ALTER PUBLICATION %s SET (publish = 'insert, update, delete, truncate')",
+			q, strings.Join(missing, ", "), q))
+	}
+	outside := map[string]bool{}
+	for _, t := range tables {
+		key := t.schema + "\x00" + t.name
+		p, ok := published[key]
+		switch {
+		case t.partition && viaRoot:
+			return selection{}, nil, fmt.Errorf("publication %s publishes partitions as their root (publish_via_partition_root), which logical sync cannot follow: ALTER PUBLICATION %s SET (publish_via_partition_root = false), or use another publication", q, q)
+		case !ok:
+			outside[key] = true
+			warnings = append(warnings, fmt.Sprintf("table %s is not in publication %s, so logical sync copies none of its rows: add it as its owner (ALTER PUBLICATION %s ADD TABLE ONLY %s) and resync (pgtwin sync now --resync), or list it in sync.exclude_tables",
+				t.qname(), q, q, t.qname()))
+		case p.filtered:
+			warnings = append(warnings, fmt.Sprintf("table %s is published with a row filter, so the twin gets only the rows it passes", t.qname()))
+		case p.someColumns:
+			warnings = append(warnings, fmt.Sprintf("table %s is published with a column list, so the twin's other columns of it stay as the initial copy left them", t.qname()))
+		}
+	}
+	if len(outside) > 0 {
+		sel.outside = outside
+	}
+	return sel, warnings, nil
 }
 
 // dropSlot drops the slot if it exists, waiting for a walsender still using
@@ -171,4 +352,16 @@ func (f *follower) DropSlot(ctx context.Context) error {
 func (f *follower) dumper() *dumper {
 	return &dumper{Source: f.Source, Parallel: f.Parallel, Selection: f.Selection, Plan: f.Plan,
 		Backoff: f.Backoff, Log: f.Log, TempDir: f.TempDir}
+}
+
+// warningLines prints warnings above the plan text.
+func warningLines(warnings []string) string {
+	var b strings.Builder
+	for _, w := range warnings {
+		b.WriteString("warning: " + w + "\n")
+	}
+	if b.Len() > 0 {
+		b.WriteString("\n")
+	}
+	return b.String()
 }

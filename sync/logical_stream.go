@@ -448,7 +448,12 @@ func (s *session) handle(ctx context.Context, x *pgoutput.XLogData) error {
 			if rs == nil {
 				return fmt.Errorf("truncate of relation %d before its description", id)
 			}
-			c.truncRels = append(c.truncRels, rs.qname)
+			if !rs.outside {
+				c.truncRels = append(c.truncRels, rs.qname)
+			}
+		}
+		if len(c.truncRels) == 0 {
+			return nil
 		}
 		return s.route(ctx, c)
 	case *pgoutput.Message:
@@ -488,6 +493,9 @@ func (s *session) change(ctx context.Context, xid uint32, c *change, relID uint3
 	rs := s.rels[relID]
 	if rs == nil {
 		return fmt.Errorf("change to relation %d before its description", relID)
+	}
+	if rs.outside {
+		return nil
 	}
 	var err error
 	c.rs, c.xid, c.oldType = rs, xid, oldType

@@ -25,6 +25,9 @@ var (
 	// errInvalidParameter: e.g. SET TRANSACTION SNAPSHOT of a snapshot
 	// that is gone.
 	errInvalidParameter = errors.New("invalid parameter value")
+	// errInsufficientPrivilege: the role may not do it (e.g. create or
+	// alter a publication).
+	errInsufficientPrivilege = errors.New("insufficient privilege")
 	// errSQL: any other error the server reported.
 	errSQL = errors.New("SQL error")
 )
@@ -52,6 +55,8 @@ func classify(err error) error {
 		return errSlotInvalidated
 	case code == pgerrcode.InvalidParameterValue:
 		return errInvalidParameter
+	case code == pgerrcode.InsufficientPrivilege:
+		return errInsufficientPrivilege
 	}
 	return errSQL
 }

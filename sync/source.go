@@ -207,3 +207,78 @@ func findBinDir() (string, error) {
 	}
 	return "", errors.New("pg_dump not found: install postgresql-client (the same major version as the source or newer)")
 }
+
+// setupSQLHint ends every error about a privilege the source role lacks.
+const setupSQLHint = "have the source's superuser run the SQL that `pgtwin sync setup-sql` prints"
+
+// checkReadAccess fails, before anything is copied, when the role cannot
+// read what a sync reads: every table and sequence of the synced schemas
+// (pg_dump locks each table whose definition it dumps, excluded ones too),
+// and all rows of a table with row-level security (row_security is off, so
+// such a table is an error rather than silently fewer rows).
+func checkReadAccess(ctx context.Context, conn *pgx.Conn, sel selection) error {
+	rows, err := conn.Query(ctx, `SELECT n.nspname, c.relname, c.relkind::text,
+			pg_catalog.has_schema_privilege(n.oid, 'USAGE'),
+			CASE WHEN c.relkind = 'S' THEN pg_catalog.has_sequence_privilege(c.oid, 'SELECT')
+				ELSE pg_catalog.has_table_privilege(c.oid, 'SELECT') END,
+			c.relrowsecurity AND NOT r.rolsuper AND NOT r.rolbypassrls
+				AND (c.relforcerowsecurity OR NOT pg_catalog.pg_has_role(c.relowner, 'USAGE')),
+			r.rolname
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+			JOIN pg_catalog.pg_roles r ON r.rolname = current_user
+		WHERE c.relkind IN ('r', 'p', 'S') AND c.relpersistence <> 't'
+			AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
+			AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass
+				AND d.objid = c.oid AND d.deptype = 'e')
+		ORDER BY 1, 2`)
+	if err != nil {
+		return fmt.Errorf("check source privileges: %w", redact(err))
+	}
+	var user string
+	var noUsage, noSelect, rls []string
+	seen := map[string]bool{}
+	var schema, name, kind string
+	var usage, sel0, limited bool
+	_, err = pgx.ForEachRow(rows, []any{&schema, &name, &kind, &usage, &sel0, &limited, &user}, func() error {
+		if !sel.IncludesSchema(schema) {
+			return nil
+		}
+		q := pgx.Identifier{schema, name}.Sanitize()
+		if !usage && !seen[schema] {
+			seen[schema] = true
+			noUsage = append(noUsage, pgx.Identifier{schema}.Sanitize())
+		}
+		if !sel0 {
+			noSelect = append(noSelect, q)
+		}
+		if limited && kind == "r" && sel.Includes(schema, name) {
+			rls = append(rls, q)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("check source privileges: %w", redact(err))
+	}
+	var problems []string
+	if len(noUsage) > 0 {
+		problems = append(problems, "no USAGE on schema "+listSome(noUsage))
+	}
+	if len(noSelect) > 0 {
+		problems = append(problems, "no SELECT on "+listSome(noSelect))
+	}
+	if len(rls) > 0 {
+		problems = append(problems, "row-level security hides rows of "+listSome(rls)+" (ALTER ROLE "+pgx.Identifier{user}.Sanitize()+" BYPASSRLS)")
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return fmt.Errorf("role %s may not read everything the sync copies (%s): %s", user, strings.Join(problems, "; "), setupSQLHint)
+}
+
+// listSome joins up to ten names and says how many more there are.
+func listSome(names []string) string {
+	if len(names) <= 10 {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:10], ", "), len(names)-10)
+}

@@ -195,7 +195,14 @@ func (s *Syncer) dumpStatus() api.SyncStatus {
 
 // maskPlan is GET /v1/mask/plan.
 func (s *Syncer) MaskPlan(ctx context.Context) (api.MaskPlan, error) {
-	plan, err := maskPlan(ctx, s.src, s.sel, s.rules, s.policy, maskBackoff, s.log)
+	sel, warnings := s.sel, []string(nil)
+	if s.logical != nil {
+		var err error
+		if sel, warnings, err = s.logical.f.maskSelection(ctx, maskBackoff); err != nil {
+			return api.MaskPlan{}, err
+		}
+	}
+	plan, err := maskPlan(ctx, s.src, sel, s.rules, s.policy, maskBackoff, s.log)
 	if err != nil {
 		return api.MaskPlan{}, err
 	}
@@ -203,7 +210,7 @@ func (s *Syncer) MaskPlan(ctx context.Context) (api.MaskPlan, error) {
 	if err != nil {
 		return api.MaskPlan{}, err
 	}
-	out := api.MaskPlan{Plan: raw, Text: plan.String(), Unclassified: len(plan.Unclassified())}
+	out := api.MaskPlan{Plan: raw, Text: warningLines(warnings) + plan.String(), Unclassified: len(plan.Unclassified()), Warnings: warnings}
 	if uerr := plan.UnclassifiedError(); uerr != nil {
 		out.Error = uerr.Error()
 	}

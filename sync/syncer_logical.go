@@ -36,7 +36,7 @@ func newLogicalSyncer(s *Syncer, cfg config.Config, main Main, tmp, binDir strin
 	l := &logicalSyncer{s: s, main: main, finished: finished}
 	l.f = &follower{
 		Source: s.src, Selection: s.sel, Parallel: cfg.Sync.Parallel,
-		Plan:       anonymizePlan(s.rules, s.policy, s.key, s.sel),
+		Publication: cfg.Sync.Publication, UsePublication: cfg.Sync.Publication != "",
 		TargetConn: main.ConnString,
 		Rebuild: func(ctx context.Context, fill func(context.Context, target) error) error {
 			_, err := main.Replace(ctx, func(ctx context.Context, conn string) error {
@@ -48,6 +48,7 @@ func newLogicalSyncer(s *Syncer, cfg config.Config, main Main, tmp, binDir strin
 		TempDir:  tmp,
 		Log:      s.log,
 	}
+	l.f.Plan = planSynced(l.f, s.rules, s.policy, s.key)
 	sched, err := newScheduler(schedulerConfig{Spec: cfg.Sync.Schedule, Run: l.snapshot, Log: s.log})
 	if err != nil {
 		return nil, err
@@ -144,7 +145,7 @@ func (l *logicalSyncer) status() api.SyncStatus {
 	fs := l.f.Status()
 	st := api.SyncStatus{Mode: api.SyncModeLogical, State: fs.State, Step: fs.Step, LastError: fs.LastError,
 		Slot: fs.Slot, ConfirmedLSN: fs.ConfirmedLSN, LagBytes: fs.LagBytes, LagSeconds: fs.LagSeconds,
-		RetainedWAL: fs.RetainedWAL, SlotHealth: fs.SlotHealth, Rows: fs.Rows}
+		RetainedWAL: fs.RetainedWAL, SlotHealth: fs.SlotHealth, Rows: fs.Rows, Warnings: fs.Warnings}
 	if !fs.StartedAt.IsZero() {
 		t := fs.StartedAt.UTC()
 		st.StartedAt = &t

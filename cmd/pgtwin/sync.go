@@ -86,7 +86,7 @@ terminal, plain lines otherwise), and exits 1 if the sync failed.`,
 			return printSyncStatus(a.stdout, st)
 		},
 	}
-	cmd.AddCommand(now, status)
+	cmd.AddCommand(now, status, a.syncSetupSQLCmd())
 	return cmd
 }
 
@@ -223,6 +223,9 @@ func printSyncStatus(w io.Writer, st *api.SyncStatus) error {
 			}
 			row("Lag", lag)
 		}
+	}
+	for _, w := range st.Warnings {
+		row("Warning", w)
 	}
 	if st.LastError != "" {
 		// Multi-line errors (the unclassified columns and their rules)

@@ -28,6 +28,10 @@ type Options struct {
 	Databases []string
 	// User runs the cluster; default "postgres".
 	User string
+	// SCRAM makes every role but the superuser postgres log in over TCP
+	// with a scram-sha-256 password (password_encryption too), as a
+	// production source does; postgres keeps trust so the test can set up.
+	SCRAM bool
 }
 
 // Cluster is a running test cluster.
@@ -124,6 +128,9 @@ func Start(t testing.TB, opts Options) *Cluster {
 		conf["max_replication_slots"] = "10"
 		conf["max_wal_senders"] = "10"
 	}
+	if opts.SCRAM {
+		conf["password_encryption"] = "'scram-sha-256'"
+	}
 	for k, v := range opts.Settings {
 		conf[k] = v
 	}
@@ -138,6 +145,10 @@ func Start(t testing.TB, opts Options) *Cluster {
 	f.WriteString(b.String())
 	f.Close()
 	hba := "local all all trust\nhost all all 127.0.0.1/32 trust\nlocal replication all trust\nhost replication all 127.0.0.1/32 trust\n"
+	if opts.SCRAM {
+		hba = "local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 scram-sha-256\n" +
+			"local replication all trust\nhost replication postgres 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 scram-sha-256\n"
+	}
 	if err := os.WriteFile(filepath.Join(c.Dir, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}

@@ -18,6 +18,9 @@ type MaskPlan struct {
 	Unclassified int `json:"unclassified"`
 	// Error is the sentence a sync stops with when Unclassified > 0.
 	Error string `json:"error,omitempty"`
+	// Warnings are selected tables the sync leaves out (a configured
+	// publication does not hold them) and the like; Text starts with them.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // MaskCheckRequest is the body of POST /v1/mask/check.

@@ -114,6 +114,9 @@ type SyncStatus struct {
 	LagSeconds   *float64 `json:"lag_seconds"`
 	RetainedWAL  *int64   `json:"retained_wal_bytes"`
 	SlotHealth   string   `json:"slot_health,omitempty"`
+	// Warnings are what makes the twin see less than the selection: e.g.
+	// selected tables outside a configured publication.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Status is GET /v1/status.
