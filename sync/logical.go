@@ -116,6 +116,10 @@ type follower struct {
 	// interesting: "commit" after the twin committed, before the ack;
 	// "stream" after a change of a streamed transaction was buffered.
 	fault func(point string)
+	// treatAsVersion, when set (tests only), is the server_version_num the
+	// follower takes the source for, to run an older source's protocol
+	// (proto_version 1 below 14) against the PostgreSQL at hand.
+	treatAsVersion int
 	// pendingSince is the source commit time of the oldest transaction
 	// received and not yet durable in the twin (zero: none).
 	pendingSince time.Time

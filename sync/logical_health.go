@@ -12,10 +12,12 @@ import (
 	"github.com/pgtwin/pgtwin/sync/pgoutput"
 )
 
-// checkSlot fails with ErrNeedsResync when the slot is gone or lost its WAL.
-func (f *follower) checkSlot(ctx context.Context, src *pgx.Conn) error {
-	var walStatus *string
-	err := src.QueryRow(ctx, "SELECT wal_status FROM pg_catalog.pg_replication_slots WHERE slot_name = $1", f.Slot).Scan(&walStatus)
+// checkSlot fails with ErrNeedsResync when the slot is gone or lost its WAL
+// (on a source of version, server_version_num).
+func (f *follower) checkSlot(ctx context.Context, src *pgx.Conn, version int) error {
+	var confirmed, walStatus *string
+	var lag, retained *int64
+	err := src.QueryRow(ctx, slotSQL(version), f.Slot).Scan(&confirmed, &walStatus, &lag, &retained)
 	if errors.Is(err, pgx.ErrNoRows) {
 		f.setHealth("missing")
 		return fmt.Errorf("replication slot %s does not exist on the source: %w", f.Slot, errNeedsResync)
@@ -45,6 +47,7 @@ func (f *follower) setPending(t time.Time) {
 // monitor reads the slot's health from the source every StatusInterval.
 func (f *follower) monitor(ctx context.Context) {
 	var conn *pgx.Conn
+	var version int
 	defer func() {
 		if conn != nil {
 			conn.Close(context.Background())
@@ -58,9 +61,16 @@ func (f *follower) monitor(ctx context.Context) {
 				cfg.RuntimeParams["application_name"] = "pgtwin monitor"
 				conn, _ = pgx.ConnectConfig(ctx, cfg)
 			}
+			if conn != nil {
+				var err error
+				if version, err = f.sourceVersion(ctx, conn); err != nil {
+					conn.Close(context.Background())
+					conn = nil
+				}
+			}
 		}
 		if conn != nil {
-			if err := f.readSlot(ctx, conn); err != nil {
+			if err := f.readSlot(ctx, conn, version); err != nil {
 				conn.Close(context.Background())
 				conn = nil
 			}
@@ -73,13 +83,10 @@ func (f *follower) monitor(ctx context.Context) {
 	}
 }
 
-func (f *follower) readSlot(ctx context.Context, conn *pgx.Conn) error {
+func (f *follower) readSlot(ctx context.Context, conn *pgx.Conn, version int) error {
 	var confirmed, walStatus *string
 	var lag, retained *int64
-	err := conn.QueryRow(ctx, `SELECT confirmed_flush_lsn::text, wal_status,
-			pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), confirmed_flush_lsn)::int8,
-			pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), restart_lsn)::int8
-		FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`, f.Slot).Scan(&confirmed, &walStatus, &lag, &retained)
+	err := conn.QueryRow(ctx, slotSQL(version), f.Slot).Scan(&confirmed, &walStatus, &lag, &retained)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -233,7 +233,11 @@ func (f *follower) session(ctx context.Context) (err error) {
 	if s.src, err = pgx.ConnectConfig(ctx, scfg); err != nil {
 		return fmt.Errorf("connect to source: %w", err)
 	}
-	if err := f.checkSlot(ctx, s.src); err != nil {
+	version, err := f.sourceVersion(ctx, s.src)
+	if err != nil {
+		return err
+	}
+	if err := f.checkSlot(ctx, s.src, version); err != nil {
 		return err
 	}
 	if s.masker, err = f.Plan(ctx, s.src); err != nil {
@@ -242,14 +246,13 @@ func (f *follower) session(ctx context.Context) (err error) {
 	if s.repl, err = pgoutput.ConnectConfig(ctx, &scfg.Config); err != nil {
 		return fmt.Errorf("source replication connection: %w", err)
 	}
-	err = s.repl.StartReplication(ctx, f.Slot, s.durable, pgoutput.PluginArgs{
-		ProtoVersion: 2, Publications: []string{f.Publication}, Messages: true, Streaming: true,
-	})
-	if err != nil {
+	args := f.pluginArgs(version)
+	if err = s.repl.StartReplication(ctx, f.Slot, s.durable, args); err != nil {
 		return slotError(f.Slot, err)
 	}
 	f.setState(stateStreaming, "")
-	s.log.Info().Str(logkey.Slot, f.Slot).Str(logkey.LSN, s.durable.String()).Msg("streaming from the source")
+	s.log.Info().Str(logkey.Slot, f.Slot).Str(logkey.LSN, s.durable.String()).Int(logkey.SourceVersion, version).
+		Int(logkey.ProtoVersion, args.ProtoVersion).Msg("streaming from the source")
 	return s.loop(ctx)
 }
 

@@ -40,4 +40,8 @@ const (
 	Attempt = "attempt"
 	// Trigger says what started a sync run (schedule, missed, request).
 	Trigger = "trigger"
+	// SourceVersion is the source's server_version_num.
+	SourceVersion = "source_version"
+	// ProtoVersion is the pgoutput proto_version asked for.
+	ProtoVersion = "proto_version"
 )
