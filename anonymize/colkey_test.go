@@ -113,3 +113,20 @@ func TestParseRulesQuotedKeys(t *testing.T) {
 		}
 	}
 }
+
+// A rule on a partitioned parent whose name holds a dot covers its leaves.
+func TestPlanDottedPartitionParent(t *testing.T) {
+	cat := &Catalog{Tables: []Table{{Schema: "app", Name: "ev_2024", Parent: "app.ev.log",
+		Columns: []Column{col("id", "int4"), col("user.email", "text", "a@example.com", "b@example.org")}}}}
+	rules, err := ParseRules(map[string]map[string]any{`app."ev.log"."user.email"`: {"transform": "email"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := BuildPlan(cat, rules, PolicyFail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.table("app", "ev_2024").Columns[1]; c.Action != ActionMask || c.Source != SourceConfig || len(p.Warnings) != 0 {
+		t.Errorf("leaf column: %s; warnings %q", c.Summary(), p.Warnings)
+	}
+}
