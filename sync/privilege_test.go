@@ -250,6 +250,7 @@ func TestLeastPrivilegeRefusals(t *testing.T) {
 	}
 	const hint = "`pgtwin sync setup-sql`"
 
+	want("no CONNECT", e.privDump(ctx), `connect to source as pgtwin_ro: permission denied for database "app": `, hint)
 	e.src.Exec(t, "app", "GRANT CONNECT ON DATABASE app TO "+privRole)
 	want("no SELECT", e.privDump(ctx), "role pgtwin_ro may not read everything the sync copies",
 		`no USAGE on schema "audit"`, `no SELECT on "audit"."log", "audit"."log_id_seq", "public"."addresses"`, hint)

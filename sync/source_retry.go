@@ -117,6 +117,9 @@ func (d *dumper) connectSource(ctx context.Context) (*pgx.Conn, error) {
 		return nil
 	})
 	if err != nil {
+		if classify(err) == errInsufficientPrivilege { // no CONNECT on the database
+			return nil, fmt.Errorf("connect to source as %s: %s: %s", cfg.User, pgMessage(err), setupSQLHint)
+		}
 		return nil, fmt.Errorf("connect to source: %w", err)
 	}
 	return conn, nil
