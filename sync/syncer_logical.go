@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -22,6 +23,7 @@ type logicalSyncer struct {
 	sched    *scheduler
 	main     Main
 	finished func(time.Duration, error)
+	stopFile string // a `sync stop` kept across restarts (stopRecord)
 
 	life     startstop.Base // resyncs run under it
 	mu       sync.Mutex
@@ -33,7 +35,8 @@ type logicalSyncer struct {
 }
 
 func newLogicalSyncer(s *Syncer, cfg config.Config, main Main, tmp, binDir string, finished func(time.Duration, error)) (*logicalSyncer, error) {
-	l := &logicalSyncer{s: s, main: main, finished: finished}
+	l := &logicalSyncer{s: s, main: main, finished: finished,
+		stopFile: filepath.Join(cfg.Daemon.DataDir, "state", "sync-stopped.json")}
 	l.f = &follower{
 		Source: s.src, Selection: s.sel, Parallel: cfg.Sync.Parallel,
 		Publication: cfg.Sync.Publication, UsePublication: cfg.Sync.Publication != "",
@@ -65,7 +68,10 @@ func (l *logicalSyncer) start(ctx context.Context) error {
 	l.mu.Lock()
 	l.bg = bg
 	l.mu.Unlock()
-	if err := l.f.Start(ctx); err != nil {
+	if l.stopped() {
+		l.f.setState(stateStopped, "")
+		l.s.log.Info().Msg("logical sync stays stopped (pgtwin sync stop); `pgtwin sync now` follows again")
+	} else if err := l.f.Start(ctx); err != nil {
 		l.stop()
 		return err
 	}
@@ -87,6 +93,9 @@ func (l *logicalSyncer) stop() {
 // snapshot is one `sync now` or scheduled run: a snapshot of main at a
 // source transaction boundary, recording the source LSN.
 func (l *logicalSyncer) snapshot(ctx context.Context) error {
+	if l.stopped() {
+		return errStopped
+	}
 	began := time.Now()
 	err := l.f.Snapshot(ctx, func(ctx context.Context, lsn string) error {
 		id, err := l.main.Snapshot(ctx, lsn)
@@ -105,6 +114,9 @@ func (l *logicalSyncer) snapshot(ctx context.Context) error {
 }
 
 func (l *logicalSyncer) trigger(ctx context.Context, req api.SyncRequest) (api.SyncStatus, error) {
+	if err := l.resume(ctx, req.Resync); err != nil {
+		return l.status(), err
+	}
 	if !req.Resync {
 		err := l.sched.Request().Wait(ctx)
 		return l.status(), err

@@ -33,9 +33,19 @@ func refuse(kind error, format string, args ...any) error {
 	return &Error{kind: kind, msg: fmt.Sprintf(format, args...)}
 }
 
+// refusal is an error of a package behind the API (the sync) that is meant
+// for the user as it stands: the request does not fit the current state.
+type refusal interface {
+	error
+	Refusal()
+}
+
 // HTTPStatus maps an error to the status code the socket API answers with.
 func HTTPStatus(err error) int {
+	var r refusal
 	switch {
+	case errors.As(err, &r):
+		return http.StatusConflict
 	case errors.Is(err, ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrForbidden):
@@ -63,6 +73,10 @@ func userMessage(err error) string {
 	var te *Error
 	if errors.As(err, &te) {
 		return te.msg
+	}
+	var r refusal
+	if errors.As(err, &r) {
+		return err.Error()
 	}
 	switch {
 	case errors.Is(err, engine.ErrNoSpace):

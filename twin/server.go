@@ -247,6 +247,21 @@ func (t *Twin) Handler() http.Handler {
 		st, err := s.Trigger(r.Context(), req)
 		return st, http.StatusAccepted, err
 	})
+	h("POST /v1/sync/stop", func(w http.ResponseWriter, r *http.Request, c Caller) (any, int, error) {
+		if err := t.mayStartSync(c); err != nil {
+			return nil, 0, err
+		}
+		var req api.SyncStopRequest
+		if err := decode(r, &req); err != nil {
+			return nil, 0, err
+		}
+		s, ok := t.getSyncer().(SyncStopper)
+		if !ok {
+			return nil, 0, errNoSync
+		}
+		st, err := s.StopFollowing(r.Context(), req)
+		return st, 200, err
+	})
 	t.maskRoutes(h)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, api.Error{Error: fmt.Sprintf("no route %s %s; see the socket API in SPEC.md", r.Method, r.URL.Path)})

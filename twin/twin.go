@@ -49,6 +49,12 @@ type Syncer interface {
 	Trigger(ctx context.Context, req api.SyncRequest) (api.SyncStatus, error)
 }
 
+// SyncStopper is a Syncer that can stop following the source (logical
+// mode), for POST /v1/sync/stop.
+type SyncStopper interface {
+	StopFollowing(ctx context.Context, req api.SyncStopRequest) (api.SyncStatus, error)
+}
+
 // Options configure a Twin.
 type Options struct {
 	Config config.Config

@@ -86,7 +86,7 @@ terminal, plain lines otherwise), and exits 1 if the sync failed.`,
 			return printSyncStatus(a.stdout, st)
 		},
 	}
-	cmd.AddCommand(now, status, a.syncSetupSQLCmd())
+	cmd.AddCommand(now, status, a.syncStopCmd(), a.syncSetupSQLCmd())
 	return cmd
 }
 

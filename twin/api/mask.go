@@ -86,3 +86,12 @@ func (c *Client) Sync(ctx context.Context, req SyncRequest) (*SyncStatus, error)
 	}
 	return &out, nil
 }
+
+// SyncStop stops logical following (POST /v1/sync/stop).
+func (c *Client) SyncStop(ctx context.Context, req SyncStopRequest) (*SyncStatus, error) {
+	var out SyncStatus
+	if err := c.do(ctx, http.MethodPost, "/v1/sync/stop", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

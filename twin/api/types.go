@@ -69,6 +69,13 @@ type CreateSnapshotRequest struct {
 	Name string `json:"name,omitempty"`
 }
 
+// SyncStopRequest is the body of POST /v1/sync/stop.
+type SyncStopRequest struct {
+	// DropSlot also drops pgtwin's replication slot and, when pgtwin
+	// manages it, its publication on the source.
+	DropSlot bool `json:"drop_slot,omitempty"`
+}
+
 // SyncRequest is the body of POST /v1/sync.
 type SyncRequest struct {
 	Resync bool `json:"resync,omitempty"`
