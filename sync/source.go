@@ -170,6 +170,17 @@ func toolMajor(ctx context.Context, bin string) (int, error) {
 	return major, nil
 }
 
+// minSourceVersion is the oldest source pgtwin syncs from (README,
+// "Supported sources").
+const minSourceVersion = 120000
+
+func versionText(num int) string {
+	if num >= 100000 {
+		return strconv.Itoa(num / 10000)
+	}
+	return fmt.Sprintf("%d.%d", num/10000, num/100%100)
+}
+
 // checkDumpVersion fails unless the local pg_dump can dump a server of the
 // given version, saying which client package to install.
 func checkDumpVersion(ctx context.Context, binDir string, sourceVersionNum int) error {
@@ -178,6 +189,9 @@ func checkDumpVersion(ctx context.Context, binDir string, sourceVersionNum int) 
 		return err
 	}
 	src := majorOf(sourceVersionNum)
+	if sourceVersionNum < minSourceVersion {
+		return fmt.Errorf("the source runs PostgreSQL %s, and pgtwin syncs from 12 or later (logical replication and pg_dump's catalog queries need it): upgrade the source", versionText(sourceVersionNum))
+	}
 	if local < src {
 		return fmt.Errorf("pg_dump %d in %s cannot dump the source's PostgreSQL %d: install postgresql-client-%d (and postgresql-%d for the twin) and point engine.postgres_bin at it",
 			local, binDir, src, src, src)
