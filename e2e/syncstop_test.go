@@ -46,6 +46,12 @@ func TestSyncStop(t *testing.T) {
 		t.Errorf("after a restart of a stopped sync the source's slot is %s (count:active), want 1:0", s)
 	}
 
+	// Stopped, the slot still holds WAL: status reads it from the source.
+	src.Exec(t, "shop", "CREATE TABLE filler (i int PRIMARY KEY, pad text); INSERT INTO filler SELECT i, repeat('x', 200) FROM generate_series(1, 10000) i")
+	eventually(t, 45*time.Second, "lag of a stopped sync read from the source", func() bool {
+		st := d.syncStatus(t)
+		return st.LagBytes != nil && *st.LagBytes > 1<<20 && st.RetainedWAL != nil && *st.RetainedWAL >= *st.LagBytes
+	})
 	src.Exec(t, "shop", "INSERT INTO customers (email, full_name) VALUES ('while.stopped@example.org', 'While Stopped')")
 	id := d.snapshotNow(t) // follows again, catches up, snapshots
 	b := d.create(t, root, "after-stop", "--parent", id)

@@ -123,6 +123,10 @@ type follower struct {
 	// pendingSince is the source commit time of the oldest transaction
 	// received and not yet durable in the twin (zero: none).
 	pendingSince time.Time
+	// haltedAt is when following last left the streaming state (failed,
+	// needs-resync, stopped): lag in seconds counts from it while nothing
+	// is pending, for the source goes on writing.
+	haltedAt time.Time
 	// synced is Selection narrowed to a configured publication's tables
 	// (nil: not read yet); warnings name what it leaves out.
 	synced   *selection
@@ -301,6 +305,12 @@ func (f *follower) markApplied(applied, passed pgoutput.LSN, txns, rows int64) {
 
 func (f *follower) setState(state, lastErr string) {
 	f.mu.Lock()
+	switch {
+	case state == stateStreaming || state == stateInitializing:
+		f.haltedAt = time.Time{}
+	case f.haltedAt.IsZero():
+		f.haltedAt = time.Now()
+	}
 	f.st.State = state
 	if lastErr != "" || state == stateStreaming {
 		f.st.LastError = lastErr
@@ -323,6 +333,10 @@ func (f *follower) setErr(err error) {
 // fault that needs a person.
 func (f *follower) run(ctx context.Context) {
 	log := f.logger()
+	// The slot's lag and retained WAL are read from the source for as long
+	// as the follower lives, not only while it streams: a twin that stopped
+	// on a fault must show the source running away from it.
+	go f.monitor(ctx)
 	err := f.follow(ctx)
 	if ctx.Err() != nil {
 		f.setState(stateStopped, "")

@@ -107,8 +107,11 @@ func (f *follower) readSlot(ctx context.Context, conn *pgx.Conn, version int) er
 	}
 	f.st.LagBytes, f.st.RetainedWAL = lag, retained
 	secs := 0.0
-	if !f.pendingSince.IsZero() {
+	switch {
+	case !f.pendingSince.IsZero():
 		secs = time.Since(f.pendingSince).Seconds()
+	case !f.haltedAt.IsZero() && lag != nil && *lag > 0:
+		secs = time.Since(f.haltedAt).Seconds()
 	}
 	f.st.LagSeconds = &secs
 	return nil

@@ -52,10 +52,6 @@ func (f *follower) follow(ctx context.Context) error {
 			return err
 		}
 	}
-	mon, monCancel := context.WithCancel(ctx)
-	defer monCancel()
-	go f.monitor(mon)
-
 	b := f.Backoff.orDefault()
 	wait := b.Initial
 	for {

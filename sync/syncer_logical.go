@@ -29,9 +29,11 @@ type logicalSyncer struct {
 	mu       sync.Mutex
 	bg       context.Context // the resyncs' context; Stop cancels it
 	resyncOn bool
-	lastSnap string
-	lastErr  error
-	lastAt   time.Time
+	// watchCancel ends the slot monitor that runs while stopped.
+	watchCancel context.CancelFunc
+	lastSnap    string
+	lastErr     error
+	lastAt      time.Time
 }
 
 func newLogicalSyncer(s *Syncer, cfg config.Config, main Main, tmp, binDir string, finished func(time.Duration, error)) (*logicalSyncer, error) {
@@ -70,6 +72,7 @@ func (l *logicalSyncer) start(ctx context.Context) error {
 	l.mu.Unlock()
 	if l.stopped() {
 		l.f.setState(stateStopped, "")
+		l.watchStopped()
 		l.s.log.Info().Msg("logical sync stays stopped (pgtwin sync stop); `pgtwin sync now` follows again")
 	} else if err := l.f.Start(ctx); err != nil {
 		l.stop()

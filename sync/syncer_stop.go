@@ -72,6 +72,7 @@ func (l *logicalSyncer) stopFollowing(ctx context.Context, dropSlot bool) error 
 	}
 	l.f.Stop()
 	l.f.setState(stateStopped, "")
+	l.watchStopped()
 	l.s.log.Info().Msg("logical sync stopped")
 	if !dropSlot || rec.DroppedSlot {
 		return nil
@@ -100,6 +101,7 @@ func (l *logicalSyncer) resume(ctx context.Context, resync bool) error {
 	if err := durable.Remove(l.stopFile); err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
+	l.unwatch()
 	if resync {
 		return nil // the resync starts following when main is rebuilt
 	}
@@ -119,6 +121,34 @@ func (l *logicalSyncer) resume(ctx context.Context, resync bool) error {
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// watchStopped keeps reading the slot's lag and retained WAL while
+// following is stopped: the slot still holds WAL on the source, and status
+// must show how much.
+func (l *logicalSyncer) watchStopped() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bg == nil || l.watchCancel != nil {
+		return
+	}
+	l.f.defaults() // not started since the daemon began, when it stayed stopped
+	ctx, cancel := context.WithCancel(l.bg)
+	if l.life.Go(func() { l.f.monitor(ctx) }) {
+		l.watchCancel = cancel
+	} else {
+		cancel()
+	}
+}
+
+func (l *logicalSyncer) unwatch() {
+	l.mu.Lock()
+	cancel := l.watchCancel
+	l.watchCancel = nil
+	l.mu.Unlock()
+	if cancel != nil {
+		cancel()
 	}
 }
 
