@@ -112,6 +112,11 @@ func (f *follower) Fill(ctx context.Context, tgt target, p *progress) (err error
 	if _, err := r.tgtConn.Exec(ctx, progressUpsert, f.Slot, slot.ConsistentPoint.String()); err != nil {
 		return fmt.Errorf("progress table: %w", redact(err))
 	}
+	if f.UsePublication {
+		if err := recordOutside(ctx, r.tgtConn, f.Slot, sel); err != nil {
+			return err
+		}
+	}
 	p.setStep(stepDone)
 	st := p.Stats()
 	log.Info().Int("tables", st.TablesTotal).Int64(logkey.Rows, st.Rows).Str(logkey.LSN, slot.ConsistentPoint.String()).

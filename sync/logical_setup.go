@@ -180,6 +180,13 @@ func (f *follower) syncedSelection(ctx context.Context, conn *pgx.Conn, refresh 
 		if sel, warnings, err = publishedSelection(ctx, conn, f.Publication, f.Selection); err != nil {
 			return selection{}, err
 		}
+		if !refresh {
+			// Following main as an earlier initial copy left it: what
+			// that copy left out stays out, though it joined since.
+			if sel, warnings, err = f.addRecordedOutside(ctx, sel, warnings); err != nil {
+				return selection{}, err
+			}
+		}
 	}
 	log := f.logger()
 	for _, w := range warnings {
@@ -364,4 +371,88 @@ func warningLines(warnings []string) string {
 		b.WriteString("\n")
 	}
 	return b.String()
+}
+
+// outsideDDL records, in the twin, the selected tables the initial copy
+// left out because the configured publication did not hold them: a table
+// added to the publication later has no rows in the twin, so the stream
+// must keep leaving it out until a resync copies it.
+const outsideDDL = `CREATE SCHEMA IF NOT EXISTS pgtwin_sync;
+CREATE TABLE IF NOT EXISTS pgtwin_sync.outside (
+	slot text NOT NULL,
+	schema_name text NOT NULL,
+	table_name text NOT NULL,
+	PRIMARY KEY (slot, schema_name, table_name)
+)`
+
+// recordOutside writes sel's outside tables for slot into the twin.
+func recordOutside(ctx context.Context, conn *pgx.Conn, slot string, sel selection) error {
+	var schemas, names []string
+	for key := range sel.outside {
+		s, n, _ := strings.Cut(key, "\x00")
+		schemas, names = append(schemas, s), append(names, n)
+	}
+	if _, err := conn.Exec(ctx, outsideDDL); err != nil {
+		return fmt.Errorf("record tables outside the publication: %w", redact(err))
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM pgtwin_sync.outside WHERE slot = $1`, slot); err != nil {
+		return fmt.Errorf("record tables outside the publication: %w", redact(err))
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO pgtwin_sync.outside SELECT $1, s, n FROM unnest($2::text[], $3::text[]) u (s, n)`,
+		slot, schemas, names); err != nil {
+		return fmt.Errorf("record tables outside the publication: %w", redact(err))
+	}
+	return nil
+}
+
+// addRecordedOutside adds to sel the tables the twin's initial copy left
+// out (recordOutside) that the publication has gained since, with a
+// warning for each.
+func (f *follower) addRecordedOutside(ctx context.Context, sel selection, warnings []string) (selection, []string, error) {
+	if f.TargetConn == nil {
+		return sel, warnings, nil
+	}
+	cs, err := f.TargetConn(ctx)
+	if err != nil {
+		return sel, warnings, err
+	}
+	conn, err := pgx.Connect(ctx, cs)
+	if err != nil {
+		return sel, warnings, fmt.Errorf("connect to the twin: %w", redact(err))
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var recorded bool
+	if err := conn.QueryRow(ctx, "SELECT to_regclass('pgtwin_sync.outside') IS NOT NULL").Scan(&recorded); err != nil {
+		return sel, warnings, fmt.Errorf("read tables outside the publication: %w", redact(err))
+	}
+	if !recorded { // filled before the record existed
+		return sel, warnings, nil
+	}
+	rows, err := conn.Query(ctx, `SELECT schema_name, table_name FROM pgtwin_sync.outside WHERE slot = $1 ORDER BY 1, 2`, f.Slot)
+	if err != nil {
+		return sel, warnings, fmt.Errorf("read tables outside the publication: %w", redact(err))
+	}
+	var schema, name string
+	outside := map[string]bool{}
+	for key := range sel.outside {
+		outside[key] = true
+	}
+	q := pgx.Identifier{f.Publication}.Sanitize()
+	_, err = pgx.ForEachRow(rows, []any{&schema, &name}, func() error {
+		key := schema + "\x00" + name
+		if outside[key] || !sel.Includes(schema, name) {
+			return nil
+		}
+		outside[key] = true
+		t := pgx.Identifier{schema, name}.Sanitize()
+		warnings = append(warnings, fmt.Sprintf("table %s joined publication %s after the initial copy, which left it out, so logical sync keeps leaving it out until a resync copies it (pgtwin sync now --resync)", t, q))
+		return nil
+	})
+	if err != nil {
+		return sel, warnings, fmt.Errorf("read tables outside the publication: %w", redact(err))
+	}
+	if len(outside) > 0 {
+		sel.outside = outside
+	}
+	return sel, warnings, nil
 }

@@ -142,8 +142,7 @@ func (e *logicalEnv) bothModes(t *testing.T, publication string) *follower {
 		synced = *f.synced
 	}
 	f.mu.Unlock()
-	e.sel = synced
-	e.equal()
+	equalTwin(t, e.src, e.tgt, synced, e.rules, e.policy)
 	if n := query[int64](t, e.tgt, "SELECT count(*) FROM audit.log"); n != 0 {
 		t.Errorf("the excluded audit.log has %d rows in the twin", n)
 	}
@@ -155,19 +154,23 @@ func (e *logicalEnv) bothModes(t *testing.T, publication string) *follower {
 		t.Errorf("Snapshot as %s = %v (lsn %q)", privRole, err, lsn)
 	}
 	f.Stop()
-	// sync stop --drop-slot: the slot goes, a configured publication stays.
-	if err := f.DropSlot(ctx); err != nil {
+	return f
+}
+
+// dropSlot is `sync stop --drop-slot`'s source side: the slot goes, a
+// configured publication stays.
+func (e *logicalEnv) dropSlot(t *testing.T, f *follower) {
+	if err := f.DropSlot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if n := query[int64](t, e.src, "SELECT count(*) FROM pg_replication_slots"); n != 0 {
 		t.Errorf("%d slots left after DropSlot", n)
 	}
-	if publication != "" {
-		if n := query[int64](t, e.src, "SELECT count(*) FROM pg_publication WHERE pubname = "+quoteLiteral(publication)); n != 1 {
-			t.Errorf("DropSlot removed the configured publication %s", publication)
+	if f.UsePublication {
+		if n := query[int64](t, e.src, "SELECT count(*) FROM pg_publication WHERE pubname = "+quoteLiteral(f.Publication)); n != 1 {
+			t.Errorf("DropSlot removed the configured publication %s", f.Publication)
 		}
 	}
-	return f
 }
 
 // TestLeastPrivilegePrecreatedPublication: the grants a DBA gives (SELECT,
@@ -183,6 +186,7 @@ func TestLeastPrivilegePrecreatedPublication(t *testing.T) {
 		ALTER ROLE `+privRole+` REPLICATION;
 		CREATE PUBLICATION pgtwin FOR ALL TABLES;`)
 	f := e.bothModes(t, "pgtwin")
+	e.dropSlot(t, f)
 	if w := f.Status().Warnings; len(w) != 0 {
 		t.Errorf("warnings with a FOR ALL TABLES publication: %q", w)
 	}
@@ -229,6 +233,30 @@ func TestLeastPrivilegeSetupSQL(t *testing.T) {
 	if err != nil || len(mw) != 1 || !strings.Contains(warningLines(mw), "warning: table \"public\".\"late\" is not in publication") {
 		t.Errorf("mask plan warnings = %q, %v", mw, err)
 	}
+
+	// The DBA adds late to the publication; the daemon restarts and
+	// follows on: late, which the copy left empty, stays out until a
+	// resync, and the warning says so.
+	e.src.Exec(t, "app", `ALTER PUBLICATION "pgtwin feed" ADD TABLE late; UPDATE late SET note = 'changed'; INSERT INTO late VALUES (11, 'new')`)
+	f = e.privFollower("pgtwin feed")
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+	waitState(t, f, stateStreaming, time.Minute)
+	e.src.Exec(t, "app", `SET ROLE app_owner; INSERT INTO late VALUES (12, 'newer'); INSERT INTO orders (customer_id, total, placed_at, status) VALUES (1, 1, now(), 'after restart')`)
+	e.sync(time.Minute)
+	if n := query[int64](t, e.tgt, "SELECT count(*) FROM late"); n != 0 {
+		t.Errorf("late, added to the publication after the copy, has %d rows in the twin after a restart", n)
+	}
+	if n := query[int64](t, e.tgt, "SELECT count(*) FROM orders WHERE status = 'after restart'"); n != 1 {
+		t.Errorf("the restarted follower did not apply a change to orders")
+	}
+	if st := f.Status(); st.State != stateStreaming || st.Missing != 0 || len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "joined publication") {
+		t.Errorf("after a restart with late in the publication: state %s, missing %d, warnings %q", st.State, st.Missing, st.Warnings)
+	}
+	f.Stop()
+	e.dropSlot(t, f)
 }
 
 // TestLeastPrivilegeRefusals: each thing a least-privilege role lacks stops
