@@ -68,6 +68,12 @@ func (t *Twin) initMain(ctx context.Context) error {
 	return nil
 }
 
+// fillSettings run a new main while ReplaceMain's build fills it: no WAL for
+// what the fill's transactions create and fill (COPY after TRUNCATE, index
+// builds), as nothing streams from it and a crash throws it away. They need
+// a restart, which buildAndSnapshot does after the fill.
+var fillSettings = map[string]string{"wal_level": "minimal", "max_wal_senders": "0"}
+
 // buildMain initializes volume vol as an empty main: the owner role and the
 // database the sync will fill, running on port.
 func (t *Twin) buildMain(ctx context.Context, vol string, port int, db string) (*engine.Instance, error) {
@@ -75,9 +81,6 @@ func (t *Twin) buildMain(ctx context.Context, vol string, port int, db string) (
 		return nil, err
 	}
 	inst, err := t.eng.Start(ctx, vol, engine.InstanceSpec{Port: port, NoTCP: true})
-	if err != nil {
-		return nil, err
-	}
 	conn, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, "postgres"))
 	if err != nil {
 		return nil, fmt.Errorf("connect to new main: %w", err)
@@ -317,8 +320,22 @@ func (t *Twin) ReplaceMain(ctx context.Context, build func(ctx context.Context, 
 	return t.snapshotView(snap), nil
 }
 
+// buildAndSnapshot makes, fills and snapshots the new main: a clone of the
+// template, run with fillSettings while build fills it, then stopped (which
+// drops them), snapshotted as it lies (a running main would have to be
+// copied, recovered by a start and stopped again) and started again. A
+// crash before the switch throws the volume away, so build may trade crash
+// safety for speed as long as it leaves the cluster durable (the sync's
+// fill ends with a checkpoint and a sync of the filesystem).
 func (t *Twin) buildAndSnapshot(ctx context.Context, vol string, port int, db string, build func(ctx context.Context, inst *engine.Instance) error) (snapshotRecord, error) {
-	inst, err := t.buildMain(ctx, vol, port, db)
+	tmpl, err := t.mainTemplate(ctx, port, db)
+	if err != nil {
+		return snapshotRecord{}, fmt.Errorf("build new main: %w", err)
+	}
+	if err := t.eng.Clone(ctx, tmpl, vol); err != nil {
+		return snapshotRecord{}, fmt.Errorf("build new main: %w", err)
+	}
+	inst, err := t.eng.Start(ctx, vol, engine.InstanceSpec{Port: port, NoTCP: true, Settings: fillSettings})
 	if err != nil {
 		return snapshotRecord{}, fmt.Errorf("build new main: %w", err)
 	}
@@ -328,7 +345,58 @@ func (t *Twin) buildAndSnapshot(ctx context.Context, vol string, port int, db st
 	if err := w.Done(build(ctx, inst)); err != nil {
 		return snapshotRecord{}, err
 	}
-	return t.snapshotVolume(context.WithoutCancel(ctx), vol, MainName, SnapshotOptions{})
+	ctx = context.WithoutCancel(ctx)
+	if err := t.eng.Stop(ctx, vol); err != nil {
+		return snapshotRecord{}, fmt.Errorf("stop new main: %w", err)
+	}
+	rec, err := t.snapshotVolume(ctx, vol, MainName, SnapshotOptions{})
+	if err != nil {
+		return snapshotRecord{}, err
+	}
+	if _, err := t.eng.Start(ctx, vol, engine.InstanceSpec{Port: port, NoTCP: true}); err != nil {
+		return snapshotRecord{}, fmt.Errorf("start new main: %w", err)
+	}
+	return rec, nil
+}
+
+// mainTemplate returns the template volume, making it first when there is
+// none for this PostgreSQL version and database: an empty main (initdb, the
+// owner role and database), stopped, that every ReplaceMain clones, so a
+// sync pays for initdb once rather than each time. A crash while it is made
+// leaves an unrecorded volume, which the next start removes.
+func (t *Twin) mainTemplate(ctx context.Context, port int, db string) (string, error) {
+	key := t.eng.Version() + " " + db
+	t.mu.Lock()
+	old, oldKey := t.main.Template, t.main.TemplateKey
+	t.mu.Unlock()
+	if old != "" && oldKey == key {
+		if _, err := t.eng.Usage(ctx, old); err == nil {
+			return old, nil
+		}
+	}
+	vol := "tmpl-" + randomHex(6)
+	if _, err := t.buildMain(ctx, vol, port, db); err != nil {
+		t.destroy(context.WithoutCancel(ctx), vol)
+		return "", fmt.Errorf("main template: %w", err)
+	}
+	if err := t.eng.Stop(ctx, vol); err != nil {
+		t.destroy(context.WithoutCancel(ctx), vol)
+		return "", fmt.Errorf("main template: %w", err)
+	}
+	t.mu.Lock()
+	err := t.updateMain(func(m *mainRecord) { m.Template, m.TemplateKey = vol, key })
+	t.mu.Unlock()
+	if err != nil {
+		t.destroy(context.WithoutCancel(ctx), vol)
+		return "", err
+	}
+	if old != "" {
+		if err := t.destroy(context.WithoutCancel(ctx), old); err != nil {
+			t.log.Warn().Err(err).Str(logkey.Volume, old).Msg("could not remove the old main template; the next start removes it")
+		}
+	}
+	t.log.Info().Str(logkey.Volume, vol).Msg("main template made")
+	return vol, nil
 }
 
 // destroy removes a volume (stopping its instance); missing is fine.

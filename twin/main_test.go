@@ -3,6 +3,7 @@ package twin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -66,11 +67,25 @@ func TestReplaceMain(t *testing.T) {
 		if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&n); err != nil || n != 0 {
 			return errors.New("new main is not empty")
 		}
+		// Filled without WAL for what the fill creates.
+		var level string
+		if err := conn.QueryRow(ctx, "SHOW wal_level").Scan(&level); err != nil || level != "minimal" {
+			return fmt.Errorf("new main runs with wal_level %q (%v), want minimal while it is filled", level, err)
+		}
 		_, err = conn.Exec(ctx, "SET ROLE pgtwin_owner; SET search_path = public; CREATE TABLE t (x int); INSERT INTO t VALUES (10), (20)")
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Made from the template, which stays for the next replace; and
+	// restarted with the usual settings.
+	tmpl := f.tw.main.Template
+	if tmpl == "" || !f.volumes()[tmpl] {
+		t.Fatalf("no main template after a replace: %+v", *f.tw.main)
+	}
+	if got := f.mainStrings("SHOW wal_level"); len(got) != 1 || got[0] == "minimal" {
+		t.Fatalf("main after replace runs with wal_level %v", got)
 	}
 	if f.tw.main.Volume == oldVol || f.volumes()[oldVol] {
 		t.Fatalf("old main %s still there (main %+v)", oldVol, *f.tw.main)
@@ -86,15 +101,37 @@ func TestReplaceMain(t *testing.T) {
 	}
 	wantInts(t, "branch made after", ints(t, dial(t, after.ConnectionURI), "SELECT x FROM t ORDER BY x"), 10, 20)
 
-	// The switch survives a restart.
+	// The switch survives a restart, and the template too.
 	vol := f.tw.main.Volume
 	f.restart()
 	if f.tw.main.Volume != vol {
 		t.Fatalf("main after restart %s, want %s", f.tw.main.Volume, vol)
+	}
+	if f.tw.main.Template != tmpl || !f.volumes()[tmpl] {
+		t.Fatalf("template %s after restart, want %s kept", f.tw.main.Template, tmpl)
 	}
 	wantInts(t, "main after restart", f.mainInts("SELECT x FROM t ORDER BY x"), 10, 20)
 	st := f.tw.Status(ctx, RootCaller)
 	if st.Main.State != stateReady || st.Main.LatestSnapshot != snap.ID || st.Main.Database != "app" {
 		t.Fatalf("status: %+v", st.Main)
 	}
+}
+
+func (f *fx) mainStrings(sql string) []string {
+	f.t.Helper()
+	ctx := context.Background()
+	conn, err := f.tw.MainConn(ctx)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, sql)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return out
 }

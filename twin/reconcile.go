@@ -184,6 +184,7 @@ func (t *Twin) removeOrphans(ctx context.Context) error {
 	known := map[string]bool{}
 	if t.main != nil {
 		known[t.main.Volume] = true
+		known[t.main.Template] = true
 	}
 	for _, s := range t.snaps {
 		known[s.Volume] = true
@@ -207,5 +208,5 @@ func (t *Twin) removeOrphans(ctx context.Context) error {
 // ours says whether a volume id is one the twin makes; anything else on the
 // driver's root is left alone.
 func ours(v string) bool {
-	return strings.HasPrefix(v, "main-") || strings.HasPrefix(v, "snap-") || strings.HasPrefix(v, "b-")
+	return strings.HasPrefix(v, "main-") || strings.HasPrefix(v, "snap-") || strings.HasPrefix(v, "b-") || strings.HasPrefix(v, "tmpl-")
 }

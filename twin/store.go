@@ -30,6 +30,10 @@ type mainRecord struct {
 	// removed at start.
 	Pending     string `json:"pending,omitempty"`
 	PendingPort int    `json:"pending_port,omitempty"`
+	// Template is the stopped, empty main ReplaceMain clones; TemplateKey
+	// is the PostgreSQL version and database it was made for.
+	Template    string `json:"template,omitempty"`
+	TemplateKey string `json:"template_key,omitempty"`
 }
 
 // snapshotRecord is one snapshot of main, or of a branch (Origin names it)
