@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,10 @@ func TestSyncStop(t *testing.T) {
 	src := pgtest.Start(t, pgtest.Options{Logical: true, Databases: []string{"shop"}})
 	src.Exec(t, "shop", sample.Luhn+sample.Schema)
 	src.Exec(t, "shop", sample.Data(200))
-	d := startLogicalDaemon(t, src)
+	cfg := syncConfig(t, src, filepath.Join(t.TempDir(), "mask.key"), syncOpts{mode: "logical"})
+	cfg = strings.Replace(cfg, `mode = "logical"`, "mode = \"logical\"\nretained_wal_warning = \"1MiB\"", 1)
+	d := startDaemon(t, daemonOpts{Driver: "btrfs", Extra: cfg})
+	d.waitStreaming(t, 3*time.Minute)
 	slots := func() string {
 		return src.Psql(t, "shop", "SELECT count(*) || ':' || count(*) FILTER (WHERE active) FROM pg_replication_slots WHERE slot_name = 'pgtwin'")
 	}
@@ -52,6 +56,13 @@ func TestSyncStop(t *testing.T) {
 		st := d.syncStatus(t)
 		return st.LagBytes != nil && *st.LagBytes > 1<<20 && st.RetainedWAL != nil && *st.RetainedWAL >= *st.LagBytes
 	})
+	// Past sync.retained_wal_warning (1 MiB here) both statuses say so.
+	if st := d.syncStatus(t); !slices.ContainsFunc(st.Warnings, func(w string) bool { return strings.Contains(w, "sync stop --drop-slot") }) {
+		t.Errorf("sync status warnings with %d bytes retained: %q, want one pointing at sync stop --drop-slot", *st.RetainedWAL, st.Warnings)
+	}
+	if r := d.must(root, "status"); !strings.Contains(r.stdout, "retained_wal_warning") {
+		t.Errorf("pgtwin status does not show the retained WAL warning:\n%s", r.stdout)
+	}
 	src.Exec(t, "shop", "INSERT INTO customers (email, full_name) VALUES ('while.stopped@example.org', 'While Stopped')")
 	id := d.snapshotNow(t) // follows again, catches up, snapshots
 	b := d.create(t, root, "after-stop", "--parent", id)

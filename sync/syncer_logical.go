@@ -24,6 +24,7 @@ type logicalSyncer struct {
 	main     Main
 	finished func(time.Duration, error)
 	stopFile string // a `sync stop` kept across restarts (stopRecord)
+	walWarn  int64  // sync.retained_wal_warning
 
 	life     startstop.Base // resyncs run under it
 	mu       sync.Mutex
@@ -38,7 +39,8 @@ type logicalSyncer struct {
 
 func newLogicalSyncer(s *Syncer, cfg config.Config, main Main, tmp, binDir string, finished func(time.Duration, error)) (*logicalSyncer, error) {
 	l := &logicalSyncer{s: s, main: main, finished: finished,
-		stopFile: filepath.Join(cfg.Daemon.DataDir, "state", "sync-stopped.json")}
+		stopFile: filepath.Join(cfg.Daemon.DataDir, "state", "sync-stopped.json"),
+		walWarn:  int64(cfg.Sync.RetainedWALWarning)}
 	l.f = &follower{
 		Source: s.src, Selection: s.sel, Parallel: cfg.Sync.Parallel,
 		Publication: cfg.Sync.Publication, UsePublication: cfg.Sync.Publication != "",
@@ -161,6 +163,9 @@ func (l *logicalSyncer) status() api.SyncStatus {
 	st := api.SyncStatus{Mode: api.SyncModeLogical, State: fs.State, Step: fs.Step, LastError: fs.LastError,
 		Slot: fs.Slot, ConfirmedLSN: fs.ConfirmedLSN, LagBytes: fs.LagBytes, LagSeconds: fs.LagSeconds,
 		RetainedWAL: fs.RetainedWAL, SlotHealth: fs.SlotHealth, Rows: fs.Rows, Warnings: fs.Warnings}
+	if w := retainedWarning(fs.Slot, fs.RetainedWAL, l.walWarn); w != "" {
+		st.Warnings = append(append([]string(nil), st.Warnings...), w)
+	}
 	if !fs.StartedAt.IsZero() {
 		t := fs.StartedAt.UTC()
 		st.StartedAt = &t

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pgtwin/pgtwin/internal/durable"
 	"github.com/pgtwin/pgtwin/internal/logkey"
+	"github.com/pgtwin/pgtwin/internal/units"
 	"github.com/pgtwin/pgtwin/twin/api"
 )
 
@@ -218,4 +219,15 @@ func (f *follower) dropSlotAndPublication(ctx context.Context) error {
 		return fmt.Errorf("drop publication %s: %w", f.Publication, redact(err))
 	}
 	return nil
+}
+
+// retainedWarning is sync status's warning when the slot holds more WAL on
+// the source than sync.retained_wal_warning: it is the production server's
+// disk that fills.
+func retainedWarning(slot string, retained *int64, limit int64) string {
+	if retained == nil || limit <= 0 || *retained <= limit {
+		return ""
+	}
+	return fmt.Sprintf("replication slot %s holds %s of WAL on the source (over sync.retained_wal_warning, %s): let the twin catch up, or if this twin is no longer needed, run `pgtwin sync stop --drop-slot`",
+		slot, units.IEC(*retained), units.IEC(limit))
 }

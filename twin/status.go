@@ -65,6 +65,9 @@ func (t *Twin) Status(ctx context.Context, c Caller) api.Status {
 		st.Sync = &s
 	}
 	st.Warnings = []string{}
+	if st.Sync != nil {
+		st.Warnings = append(st.Warnings, st.Sync.Warnings...)
+	}
 	if free, total, ok := t.eng.PoolSpace(); ok {
 		st.Pool = &api.PoolStatus{FreeBytes: free, TotalBytes: total}
 		if w := poolWarning(free, total); w != "" {

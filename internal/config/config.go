@@ -49,6 +49,9 @@ type Sync struct {
 	// Publication is logical mode's publication: empty, pgtwin creates and
 	// manages "pgtwin"; a name, an existing one used as it is, never altered.
 	Publication string `toml:"publication"`
+	// RetainedWALWarning is how much WAL the logical slot may hold on the
+	// source before sync status warns (0: never).
+	RetainedWALWarning Size `toml:"retained_wal_warning"`
 }
 
 // Engine is the [engine] section.
@@ -102,6 +105,9 @@ func DefaultConfig() Config {
 			Mode:     "dump",
 			Schedule: "0 2 * * *",
 			Parallel: 4,
+			// A slot's WAL fills the production server's disk, not ours:
+			// warn early.
+			RetainedWALWarning: 1 << 30,
 		},
 		Engine: Engine{
 			Driver:        "auto",

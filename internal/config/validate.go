@@ -55,6 +55,9 @@ func (c Config) Validate() error {
 	if s.Parallel < 1 || s.Parallel > 64 {
 		return bad("sync.parallel", s.Parallel, "must be between 1 and 64")
 	}
+	if s.RetainedWALWarning < 0 {
+		return bad("sync.retained_wal_warning", s.RetainedWALWarning, "must not be negative")
+	}
 	for _, t := range s.ExcludeTables {
 		if t == "" {
 			return bad("sync.exclude_tables", t, "empty table name")
