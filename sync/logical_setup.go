@@ -312,9 +312,9 @@ func publishedSelection(ctx context.Context, conn *pgx.Conn, pub string, sel sel
 			warnings = append(warnings, fmt.Sprintf("table %s is not in publication %s, so logical sync copies none of its rows: add it as its owner (ALTER PUBLICATION %s ADD TABLE ONLY %s) and resync (pgtwin sync now --resync), or list it in sync.exclude_tables",
 				t.qname(), q, q, t.qname()))
 		case p.filtered:
-			warnings = append(warnings, fmt.Sprintf("table %s is published with a row filter, so the twin gets only the rows it passes", t.qname()))
+			warnings = append(warnings, fmt.Sprintf("table %s is published with a row filter, so the twin misses changes to rows it does not pass", t.qname()))
 		case p.someColumns:
-			warnings = append(warnings, fmt.Sprintf("table %s is published with a column list, so the twin's other columns of it stay as the initial copy left them", t.qname()))
+			warnings = append(warnings, fmt.Sprintf("table %s is published with a column list, so the twin misses changes to its other columns", t.qname()))
 		}
 	}
 	if len(outside) > 0 {

@@ -316,6 +316,25 @@ func TestLeastPrivilegeRefusals(t *testing.T) {
 	if n := query[int64](t, e.src, "SELECT count(*) FROM pg_replication_slots"); n != 0 {
 		t.Errorf("%d slots on the source after the refusals", n)
 	}
+
+	// What makes the twin see less than the selection is a warning.
+	e.src.Exec(t, "app", `CREATE PUBLICATION partial FOR TABLE customers WHERE (id > 10), orders (id, status), events_2024
+		WITH (publish = 'insert, update')`)
+	sel, warnings, err := publishedSelection(ctx, e.src.Connect(t, "app"), "partial", e.sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(warnings, "\n")
+	for _, w := range []string{`publication "partial" does not publish delete, truncate`,
+		`table "public"."customers" is published with a row filter`, `table "public"."orders" is published with a column list`,
+		`table "public"."addresses" is not in publication "partial"`, `table "public"."events_2025" is not in publication "partial"`} {
+		if !strings.Contains(text, w) {
+			t.Errorf("warnings lack %q:\n%s", w, text)
+		}
+	}
+	if len(warnings) != 6 || sel.Includes("public", "payments") || !sel.Includes("public", "orders") || sel.Includes("audit", "log") {
+		t.Errorf("partial publication: %d warnings, selection %+v", len(warnings), sel)
+	}
 	if all := query[bool](t, e.src, "SELECT puballtables FROM pg_publication WHERE pubname = 'pgtwin'"); !all {
 		t.Errorf("a refused sync changed the pre-created publication")
 	}
