@@ -212,6 +212,7 @@ func TestLeastPrivilegeSetupSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.src.Psql(t, "app", sql)
+	e.src.Psql(t, "app", sql) // twice: it can be run again
 	pubTables := query[int64](t, e.src, "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'pgtwin feed'")
 	// customers, addresses, orders, payments, events_2024, events_2025; not audit.log.
 	if pubTables != 6 {
@@ -234,10 +235,14 @@ func TestLeastPrivilegeSetupSQL(t *testing.T) {
 		t.Errorf("mask plan warnings = %q, %v", mw, err)
 	}
 
-	// The DBA adds late to the publication; the daemon restarts and
-	// follows on: late, which the copy left empty, stays out until a
-	// resync, and the warning says so.
-	e.src.Exec(t, "app", `ALTER PUBLICATION "pgtwin feed" ADD TABLE late; UPDATE late SET note = 'changed'; INSERT INTO late VALUES (11, 'new')`)
+	// The DBA runs the setup SQL again, which adds late to the
+	// publication; the daemon restarts and follows on: late, which the
+	// copy left empty, stays out until a resync, and the warning says so.
+	e.src.Psql(t, "app", sql)
+	if n := query[int64](t, e.src, "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'pgtwin feed' AND tablename = 'late'"); n != 1 {
+		t.Fatalf("running the setup SQL again did not add late to the publication")
+	}
+	e.src.Exec(t, "app", `UPDATE late SET note = 'changed'; INSERT INTO late VALUES (11, 'new')`)
 	f = e.privFollower("pgtwin feed")
 	if err := f.Start(context.Background()); err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 )
 
 // SetupSQL returns the SQL a source superuser (on RDS: the master user) runs
-// once in the source database so that the role in source.url can sync as
+// once (again, to add tables created since to the publication) in the source database so that the role in source.url can sync as
 // cfg says and do nothing more: read the synced schemas, and in logical mode
 // replicate from a publication that pgtwin uses as it is. It reads only cfg:
 // schemas and tables are found when the SQL runs, so it stays right for a
@@ -152,17 +152,24 @@ func (w *sqlWriter) publication(name string, sel selection) {
 	} else {
 		w.comment("The publication pgtwin streams from (sync.publication); pgtwin never alters it.")
 	}
+	exists := "EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = " + literal(name) + ")"
 	if len(sel.IncludeSchemas) == 0 && len(sel.ExcludeTables) == 0 {
 		w.comment("FOR ALL TABLES needs a superuser; without one, list the tables as their owner")
 		w.comment("(CREATE PUBLICATION ... FOR TABLE ...).")
-		w.line("CREATE PUBLICATION %s FOR ALL TABLES;", ident(name))
+		w.beginDo()
+		w.line("  IF NOT %s THEN", exists)
+		w.line("    EXECUTE format('CREATE PUBLICATION %%I FOR ALL TABLES', %s);", literal(name))
+		w.line("  END IF;")
+		w.endDo()
 		return
 	}
 	w.comment("Adding a table takes its owner or a superuser: if you are neither (RDS), run")
-	w.comment("SET ROLE <the tables' owner>; first. Tables created later are not in it until")
-	w.comment("you add them (ALTER PUBLICATION %s ADD TABLE ...); pgtwin sync status lists them.", ident(name))
+	w.comment("SET ROLE <the tables' owner>; first. Tables created later are not in it (pgtwin")
+	w.comment("sync status lists them): run this again to add them, then resync.")
 	w.beginDo()
-	w.line("  EXECUTE format('CREATE PUBLICATION %%I', %s);", literal(name))
+	w.line("  IF NOT %s THEN", exists)
+	w.line("    EXECUTE format('CREATE PUBLICATION %%I', %s);", literal(name))
+	w.line("  END IF;")
 	w.line("  FOR r IN SELECT n.nspname, c.relname FROM pg_catalog.pg_class c")
 	w.line("      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace")
 	w.line("      WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND %s", schemaFilter(sel))
@@ -171,6 +178,8 @@ func (w *sqlWriter) publication(name string, sel selection) {
 	for _, x := range excludeFilters(sel.ExcludeTables) {
 		w.line("        AND NOT (%s)", x)
 	}
+	w.line("        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel pr JOIN pg_catalog.pg_publication p ON p.oid = pr.prpubid")
+	w.line("          WHERE p.pubname = %s AND pr.prrelid = c.oid)", literal(name))
 	w.line("      ORDER BY 1, 2 LOOP")
 	w.line("    EXECUTE format('ALTER PUBLICATION %%I ADD TABLE ONLY %%I.%%I', %s, r.nspname, r.relname);", literal(name))
 	w.line("  END LOOP;")
