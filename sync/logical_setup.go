@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -234,7 +235,41 @@ func (f *follower) maskSelection(ctx context.Context, b backoff) (selection, []s
 		return selection{}, nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	return publishedSelection(ctx, conn, f.Publication, f.Selection)
+	sel, warnings, err := publishedSelection(ctx, conn, f.Publication, f.Selection)
+	if err != nil {
+		return selection{}, nil, err
+	}
+	// What the follower leaves out stays out though the publication has
+	// gained it since the initial copy.
+	f.mu.Lock()
+	var following map[string]bool
+	if f.synced != nil {
+		following = f.synced.outside
+	}
+	f.mu.Unlock()
+	var keys []string
+	for key := range following {
+		if !sel.outside[key] {
+			keys = append(keys, key)
+		}
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		if sel.outside == nil {
+			sel.outside = map[string]bool{}
+		}
+		sel.outside[key] = true
+		schema, name, _ := strings.Cut(key, "\x00")
+		warnings = append(warnings, joinedWarning(schema, name, f.Publication))
+	}
+	return sel, warnings, nil
+}
+
+// joinedWarning says that schema.name, which the initial copy left out, is
+// in publication pub now and waits for a resync.
+func joinedWarning(schema, name, pub string) string {
+	return fmt.Sprintf("table %s joined publication %s after the initial copy, which left it out, so logical sync keeps leaving it out until a resync copies it (pgtwin sync now --resync)",
+		pgx.Identifier{schema, name}.Sanitize(), pgx.Identifier{pub}.Sanitize())
 }
 
 // publishedSelection narrows sel to the tables of the existing publication
@@ -437,15 +472,13 @@ func (f *follower) addRecordedOutside(ctx context.Context, sel selection, warnin
 	for key := range sel.outside {
 		outside[key] = true
 	}
-	q := pgx.Identifier{f.Publication}.Sanitize()
 	_, err = pgx.ForEachRow(rows, []any{&schema, &name}, func() error {
 		key := schema + "\x00" + name
 		if outside[key] || !sel.Includes(schema, name) {
 			return nil
 		}
 		outside[key] = true
-		t := pgx.Identifier{schema, name}.Sanitize()
-		warnings = append(warnings, fmt.Sprintf("table %s joined publication %s after the initial copy, which left it out, so logical sync keeps leaving it out until a resync copies it (pgtwin sync now --resync)", t, q))
+		warnings = append(warnings, joinedWarning(schema, name, f.Publication))
 		return nil
 	})
 	if err != nil {

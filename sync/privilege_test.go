@@ -260,6 +260,9 @@ func TestLeastPrivilegeSetupSQL(t *testing.T) {
 	if st := f.Status(); st.State != stateStreaming || st.Missing != 0 || len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "joined publication") {
 		t.Errorf("after a restart with late in the publication: state %s, missing %d, warnings %q", st.State, st.Missing, st.Warnings)
 	}
+	if msel, mw, err := f.maskSelection(context.Background(), maskBackoff); err != nil || len(mw) != 1 || !strings.Contains(mw[0], "joined publication") || msel.Includes("public", "late") {
+		t.Errorf("mask plan after late joined the publication: warnings %q, %v", mw, err)
+	}
 	f.Stop()
 	e.dropSlot(t, f)
 }
