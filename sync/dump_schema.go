@@ -32,7 +32,7 @@ func (r *run) dumpSchema(ctx context.Context) error {
 		return err
 	}
 	args := []string{"--format=custom", "--file=" + r.archive, "--schema-only",
-		"--no-owner", "--no-privileges", "--no-publications", "--no-subscriptions",
+		"--no-owner", "--no-publications", "--no-subscriptions",
 		"--no-security-labels", "--snapshot=" + r.coord.snapshot}
 	for _, s := range r.d.Selection.IncludeSchemas {
 		args = append(args, "--schema="+quotePattern(s))
@@ -48,14 +48,18 @@ func quotePattern(name string) string {
 	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 }
 
-// restorePreData creates the extensions as the superuser, then restores the
-// pre-data section as the owner role so every object is owned by it.
+// restorePreData creates the extensions and the roles grants name as the
+// superuser, then restores the pre-data section (grants included) as the
+// owner role so every object is owned by it.
 func (r *run) restorePreData(ctx context.Context) error {
+	if err := r.refuseMissingExtensions(ctx); err != nil {
+		return err
+	}
 	missing, err := r.createExtensions(ctx)
 	if err != nil {
 		return err
 	}
-	if err := r.createPolicyRoles(ctx); err != nil {
+	if err := r.createSourceRoles(ctx); err != nil {
 		return err
 	}
 	existing, err := r.targetSchemas(ctx)
@@ -68,6 +72,8 @@ func (r *run) restorePreData(ctx context.Context) error {
 			return false // made by the superuser above; the owner role may not comment on them
 		case e.desc == "SCHEMA" && existing[e.tag]:
 			return false
+		case r.skipDefaultACL(e):
+			return false
 		}
 		return true
 	}, "pre.list")
@@ -78,7 +84,10 @@ func (r *run) restorePreData(ctx context.Context) error {
 	if err != nil && len(missing) > 0 {
 		return fmt.Errorf("%w (the source uses extensions this host lacks: %s)", err, strings.Join(missing, "; "))
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return r.liftForcedRowSecurity(ctx)
 }
 
 func (r *run) restorePostData(ctx context.Context) error {
@@ -95,7 +104,10 @@ func (r *run) restorePostData(ctx context.Context) error {
 	if err := r.restore(ctx, "post-data", list, "--jobs="+strconv.Itoa(r.parallel)); err != nil {
 		return err
 	}
-	return r.refreshMatviews(ctx)
+	if err := r.refreshMatviews(ctx); err != nil {
+		return err
+	}
+	return r.restoreForcedRowSecurity(ctx)
 }
 
 // refreshMatviews fills the materialized views, which a schema-only dump
@@ -138,9 +150,14 @@ func (r *run) refreshMatviews(ctx context.Context) error {
 }
 
 func (r *run) restore(ctx context.Context, section, list string, extra ...string) error {
-	args := append([]string{"--section=" + section, "--use-list=" + list, "--no-owner", "--no-privileges",
+	args := append([]string{"--section=" + section, "--use-list=" + list, "--no-owner",
 		"--no-tablespaces", "--no-security-labels", "--role=" + r.tgt.Owner, "--exit-on-error",
 		"--dbname=" + r.tgt.ConnString}, extra...)
+	// Grants come with their objects, in pre-data; what pg_restore counts
+	// into later sections is default privileges, which the twin leaves out.
+	if section != "pre-data" {
+		args = append(args, "--no-privileges")
+	}
 	args = append(args, r.archive)
 	// Index builds are most of post-data; give them memory, and nothing here
 	// needs to survive a crash before the run's final snapshot.
@@ -260,35 +277,6 @@ func (r *run) createExtensions(ctx context.Context) (missing []string, err error
 		}
 	}
 	return missing, nil
-}
-
-// createPolicyRoles creates, as NOLOGIN roles, the roles the source's row
-// security policies name, so CREATE POLICY ... TO role restores. They can do
-// nothing but exist; the twin's users are its branch roles.
-func (r *run) createPolicyRoles(ctx context.Context) error {
-	rows, err := r.src.Query(ctx, `SELECT DISTINCT a.rolname::text FROM pg_catalog.pg_policy p
-		CROSS JOIN LATERAL unnest(p.polroles) AS u(oid) JOIN pg_catalog.pg_roles a ON a.oid = u.oid ORDER BY 1`)
-	if err != nil {
-		return fmt.Errorf("source policy roles: %w", err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("source policy roles: %w", err)
-	}
-	for _, n := range names {
-		var exists bool
-		if err := r.tgtConn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)", n).Scan(&exists); err != nil {
-			return fmt.Errorf("target roles: %w", err)
-		}
-		if exists {
-			continue
-		}
-		if _, err := r.tgtConn.Exec(ctx, "CREATE ROLE "+pgx.Identifier{n}.Sanitize()+" NOLOGIN"); err != nil {
-			return fmt.Errorf("create role %s for the source's policies: %w", n, err)
-		}
-		r.log.Info().Str("role", n).Msg("created NOLOGIN role named by a row security policy")
-	}
-	return nil
 }
 
 // syncSequences sets every target sequence to the source's value. Read after

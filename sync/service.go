@@ -275,7 +275,17 @@ func maskPlan(ctx context.Context, src source, sel selection, rules anonymize.Ru
 	if err != nil {
 		return nil, fmt.Errorf("read source catalog: %w", redact(err))
 	}
-	return anonymize.BuildPlan(cat, rules, policy)
+	plan, err := anonymize.BuildPlan(cat, rules, policy)
+	if err != nil {
+		return nil, err
+	}
+	// What the sync leaves out or refuses, said where the columns are.
+	notes, err := sourceNotes(ctx, conn, "")
+	if err != nil {
+		return nil, redact(err)
+	}
+	plan.Warnings = append(plan.Warnings, notes...)
+	return plan, nil
 }
 
 // maskCheck is the leak check behind `pgtwin mask check`: it returns the

@@ -1,0 +1,68 @@
+package twinsync
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// sourceNotes are the sentences `mask plan` adds for what a sync would not
+// restore as the source has it, or would refuse: extensions this host
+// lacks, large objects, default privileges, and the roles grants name.
+func sourceNotes(ctx context.Context, src *pgx.Conn, binDir string) ([]string, error) {
+	missing, err := extensionWarnings(ctx, src, binDir)
+	if err != nil {
+		return nil, err
+	}
+	var notes []string
+	for _, m := range missing {
+		notes = append(notes, "the sync will stop: "+m)
+	}
+	var los int64
+	if err := src.QueryRow(ctx, "SELECT count(*) FROM pg_catalog.pg_largeobject_metadata").Scan(&los); err != nil {
+		return nil, fmt.Errorf("source large objects: %w", err)
+	}
+	if los > 0 {
+		notes = append(notes, fmt.Sprintf("%d large %s not copied: they can hold PII and no rule masks them, so oid columns that name them point nowhere in the twin",
+			los, plural(los, "object is", "objects are")))
+	}
+	acls, err := sourceDefaultACLs(ctx, src)
+	if err != nil {
+		return nil, fmt.Errorf("source default privileges: %w", err)
+	}
+	if acls > 0 {
+		notes = append(notes, fmt.Sprintf("%d ALTER DEFAULT PRIVILEGES %s not restored: in the twin, objects are created by branch roles, which they do not name",
+			acls, plural(int64(acls), "entry is", "entries are")))
+	}
+	rows, err := src.Query(ctx, sourceGrantRoles)
+	if err != nil {
+		return nil, fmt.Errorf("source roles: %w", err)
+	}
+	roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("source roles: %w", err)
+	}
+	if len(roles) > 0 {
+		for i, r := range roles {
+			if !plainIdent.MatchString(r) {
+				roles[i] = pgx.Identifier{r}.Sanitize()
+			}
+		}
+		notes = append(notes, "grants and policies name the roles "+strings.Join(roles, ", ")+
+			": the twin creates each it lacks as a NOLOGIN role that branch roles may SET ROLE to")
+	}
+	return notes, nil
+}
+
+// plainIdent is a name SQL needs no quotes for (reserved words aside).
+var plainIdent = regexp.MustCompile(`^[a-z_][a-z0-9_$]*$`)
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
