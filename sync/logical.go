@@ -131,6 +131,9 @@ type follower struct {
 	// (nil: not read yet); warnings name what it leaves out.
 	synced   *selection
 	warnings []string
+	// tableWarnings are per-table states of schema-change handling (a
+	// table being copied again), by quoted name.
+	tableWarnings map[string]string
 }
 
 // followerStatus is what `sync status` shows in logical mode; the fields
@@ -245,6 +248,9 @@ func (f *follower) Status() followerStatus {
 		st.AppliedLSN = f.applied.String()
 	}
 	st.Warnings = f.warnings
+	if len(f.tableWarnings) > 0 {
+		st.Warnings = append(append([]string(nil), f.warnings...), sortedValues(f.tableWarnings)...)
+	}
 	return st
 }
 

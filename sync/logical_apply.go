@@ -29,9 +29,6 @@ type applier struct {
 	stmts  map[string]string
 	nstmt  int
 	tables map[string]*twinTable // by quoted name
-	// addColumn returns the type (and default) of a source column for
-	// ALTER TABLE ADD COLUMN.
-	addColumn func(ctx context.Context, rs *relState, col string) (string, error)
 
 	open bool // a target transaction is open
 	// Inserts wait here per table, as long as that table sees nothing
@@ -270,8 +267,8 @@ func (a *applier) prepare(ctx context.Context, key, sql string) (string, error) 
 	return name, nil
 }
 
-// table loads what the apply needs to know of a twin table, adding the
-// columns the source has and the twin lacks.
+// table loads what the apply needs to know of a twin table. The session's
+// reconcile has given it the columns rs describes.
 func (a *applier) table(ctx context.Context, rs *relState) (*twinTable, error) {
 	tt := a.tables[rs.qname]
 	if tt == nil || !tt.hasAll(rs) {
@@ -280,24 +277,9 @@ func (a *applier) table(ctx context.Context, rs *relState) (*twinTable, error) {
 			return nil, err
 		}
 		for _, c := range rs.rel.Columns {
-			if tt.cols[c.Name] {
-				continue
+			if !tt.cols[c.Name] {
+				return nil, fmt.Errorf("table %s in the twin has no column %s: %w", rs.qname, c.Name, errNeedsResync)
 			}
-			def, err := a.addColumn(ctx, rs, c.Name)
-			if err != nil {
-				return nil, err
-			}
-			if err := a.flush(ctx); err != nil {
-				return nil, err
-			}
-			sql := "ALTER TABLE " + rs.qname + " ADD COLUMN IF NOT EXISTS " + pgx.Identifier{c.Name}.Sanitize() + " " + def
-			if err := a.exec(ctx, sql); err != nil {
-				return nil, fmt.Errorf("add column %s to %s: %w", c.Name, rs.qname, err)
-			}
-			a.log.Info().Str(logkey.Table, rs.qname).Str(logkey.Column, c.Name).Msg("column added to the twin")
-		}
-		if tt, err = a.loadTable(ctx, rs.qname); err != nil {
-			return nil, err
 		}
 		a.tables[rs.qname] = tt
 	}

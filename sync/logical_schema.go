@@ -9,12 +9,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgtwin/pgtwin/anonymize"
+
 	"github.com/pgtwin/pgtwin/sync/pgoutput"
 )
 
-// relation takes a Relation message: a new description is diffed against
-// the cached one; columns appended at the end are applied (after the plan
-// has judged them), anything else stops apply until a resync.
+// relation takes a Relation message: its masking is worked out (the plan
+// judges columns it has not seen); how the twin's table is brought to it
+// is reconcile's, before the first change that uses it is applied.
 func (s *session) relation(ctx context.Context, r *pgoutput.Relation) error {
 	if !s.f.syncing(r.Namespace, r.RelationName) {
 		s.nextVer++
@@ -23,11 +25,7 @@ func (s *session) relation(ctx context.Context, r *pgoutput.Relation) error {
 		s.versions[rs.ver] = rs
 		return nil
 	}
-	d := s.relset.Add(r)
-	if !d.New && !d.Empty() && !d.OnlyAdded() {
-		return fmt.Errorf("table %s changed on the source (%s); logical sync applies only added columns, so the twin must be rebuilt: %w",
-			qualified(r), describeDiff(d), errNeedsResync)
-	}
+	s.relset.Add(r)
 	rs, err := s.relState(ctx, r)
 	if err != nil {
 		return err
@@ -35,26 +33,6 @@ func (s *session) relation(ctx context.Context, r *pgoutput.Relation) error {
 	s.rels[r.RelationID] = rs
 	s.versions[rs.ver] = rs
 	return nil
-}
-
-func describeDiff(d pgoutput.RelationDiff) string {
-	var parts []string
-	if d.Renamed {
-		parts = append(parts, "renamed")
-	}
-	if d.ReplicaIdentityChanged {
-		parts = append(parts, "replica identity changed")
-	}
-	for _, c := range d.Removed {
-		parts = append(parts, "column "+c.Name+" dropped")
-	}
-	for _, c := range d.Changed {
-		parts = append(parts, "column "+c.New.Name+" changed type or key")
-	}
-	if d.Reordered {
-		parts = append(parts, "columns reordered")
-	}
-	return strings.Join(parts, ", ")
 }
 
 // relState builds the masking for a relation's columns. A column the plan
@@ -70,6 +48,15 @@ func (s *session) relState(ctx context.Context, r *pgoutput.Relation) (*relState
 	}
 	for attempt := 0; ; attempt++ {
 		rm, err := s.masker.Table(r.Namespace, r.RelationName, names)
+		if err != nil && attempt == 0 {
+			// A table created since the plan was made: read it again.
+			m, err := s.plan(ctx)
+			if err != nil {
+				return nil, &planError{Table: rs.qname, Columns: names, Err: err}
+			}
+			s.masker = m
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("masking plan for %s: %w", rs.qname, err)
 		}
@@ -123,11 +110,24 @@ func (s *session) relState(ctx context.Context, r *pgoutput.Relation) (*relState
 		if attempt == 0 {
 			s.log.Info().Str("table", rs.qname).Strs("columns", unknown).Msg("new columns on the source: checking the masking plan")
 		}
-		m, err := s.f.Plan(ctx, s.src)
+		m, err := s.plan(ctx)
 		if err != nil {
 			return nil, &planError{Table: rs.qname, Columns: unknown, Err: err}
 		}
 		s.masker = m
+	}
+}
+
+// plan reads the masking plan again. A catalog read can race the commit
+// the stream just delivered (the walsender may send it a moment before it
+// is visible), and fail sampling a column renamed meanwhile: try again.
+func (s *session) plan(ctx context.Context) (masker, error) {
+	for attempt := 1; ; attempt++ {
+		m, err := s.f.Plan(ctx, s.src)
+		if err == nil || attempt == 3 || ctx.Err() != nil || errors.Is(err, anonymize.ErrUnclassified) {
+			return m, err
+		}
+		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
 	}
 }
 
@@ -146,34 +146,6 @@ func (e *planError) Error() string {
 }
 
 func (e *planError) Unwrap() error { return e.Err }
-
-// columnDef reads an added column's type (and, for a kept column, its
-// default) from the source for ALTER TABLE ADD COLUMN in the twin.
-func (s *session) columnDef(ctx context.Context, rs *relState, col string) (string, error) {
-	var typ string
-	var def *string
-	err := s.src.QueryRow(ctx, `SELECT pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.pg_get_expr(d.adbin, d.adrelid)
-		FROM pg_catalog.pg_attribute a LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-		WHERE a.attrelid = $1::regclass AND a.attname = $2 AND NOT a.attisdropped`, rs.qname, col).Scan(&typ, &def)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", fmt.Errorf("column %s of %s is gone from the source again: %w", col, rs.qname, errNeedsResync)
-	}
-	if err != nil {
-		return "", fmt.Errorf("read new column %s of %s: %w", col, rs.qname, redact(err))
-	}
-	masked := false
-	for i, c := range rs.rel.Columns {
-		if c.Name == col && rs.maskAt[i] >= 0 {
-			masked = true
-		}
-	}
-	// Rows that existed before the column got the default on the source
-	// and no change for it; a masked column's default would need masking.
-	if def != nil && !masked && !strings.Contains(*def, "nextval(") {
-		typ += " DEFAULT " + *def
-	}
-	return typ, nil
-}
 
 // syncSequences copies every sequence's value from the source into the
 // twin, so rows made in a branch never collide with replicated ones.

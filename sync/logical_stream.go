@@ -175,6 +175,7 @@ type session struct {
 	rels     map[uint32]*relState
 	versions map[uint64]*relState
 	nextVer  uint64
+	ddl      *ddlState
 
 	durable   pgoutput.LSN // end of the last transaction committed in the twin
 	acked     pgoutput.LSN // what the source was told (durable, or an idle WAL end)
@@ -208,7 +209,6 @@ func (f *follower) session(ctx context.Context) (err error) {
 		return fmt.Errorf("connect to the twin: %w", err)
 	}
 	s.ap = newApplier(tconn, s.log)
-	s.ap.addColumn = s.columnDef
 	res, err := tconn.Exec(ctx, "SELECT lsn::text FROM pgtwin_sync.progress WHERE slot = "+quoteLiteral(f.Slot)).ReadAll()
 	if err != nil {
 		return fmt.Errorf("read progress: %w", redact(err))
@@ -238,6 +238,9 @@ func (f *follower) session(ctx context.Context) (err error) {
 	}
 	if s.masker, err = f.Plan(ctx, s.src); err != nil {
 		return fmt.Errorf("masking plan: %w", err)
+	}
+	if err := s.loadRelations(ctx, version); err != nil {
+		return err
 	}
 	if s.repl, err = pgoutput.ConnectConfig(ctx, &scfg.Config); err != nil {
 		return fmt.Errorf("source replication connection: %w", err)
@@ -374,7 +377,7 @@ func (s *session) boundary(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return s.followNewTables(ctx)
 }
 
 func (s *session) commitGroup(ctx context.Context) error {
@@ -418,6 +421,7 @@ func (s *session) handle(ctx context.Context, x *pgoutput.XLogData) error {
 		// A transaction whose commit record starts before what the twin
 		// holds was applied before a restart: skip it.
 		s.skip = m.FinalLSN < s.lastEnd
+		s.ddl.final = m.FinalLSN
 		if !s.skip {
 			if s.pending.IsZero() {
 				s.pending = m.CommitTime
@@ -531,7 +535,7 @@ func (s *session) route(ctx context.Context, c *change) error {
 		return nil
 	}
 	s.groupRows++
-	return s.ap.apply(ctx, c)
+	return s.applyChange(ctx, c, s.ddl.final)
 }
 
 func (s *session) streamCommit(ctx context.Context, m *pgoutput.StreamCommit) error {
@@ -566,7 +570,7 @@ func (s *session) streamCommit(ctx context.Context, m *pgoutput.StreamCommit) er
 			}
 			next = time.Now().Add(statusEvery)
 		}
-		return s.ap.apply(ctx, c)
+		return s.applyChange(ctx, c, m.CommitLSN)
 	})
 	if err != nil {
 		return err
