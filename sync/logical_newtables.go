@@ -90,8 +90,10 @@ func (s *session) followNewTables(ctx context.Context) error {
 			return fmt.Errorf("new table %s: %w", t.qname(), redact(err))
 		}
 		if !published {
+			s.f.setTableWarning(t.qname(), outsideWarning(t, s.f.Publication))
 			continue
 		}
+		s.f.setTableWarning(t.qname(), "")
 		s.nextVer++
 		rs := &relState{ver: s.nextVer, rel: &pgoutput.Relation{RelationID: relid, Namespace: t.schema, RelationName: t.name}, qname: t.qname()}
 		if err := s.openGroup(ctx); err != nil {

@@ -265,6 +265,13 @@ func (f *follower) maskSelection(ctx context.Context, b backoff) (selection, []s
 	return sel, warnings, nil
 }
 
+// outsideWarning says that selected table t is not in publication pub.
+func outsideWarning(t sourceTable, pub string) string {
+	q := pgx.Identifier{pub}.Sanitize()
+	return fmt.Sprintf("table %s is not in publication %s, so logical sync copies none of its rows: add it (as its owner, ALTER PUBLICATION %s ADD TABLE ONLY %s, or run the SQL of `pgtwin sync setup-sql` again) and resync (pgtwin sync now --resync), or list it in sync.exclude_tables",
+		t.qname(), q, q, t.qname())
+}
+
 // joinedWarning says that schema.name, which the initial copy left out, is
 // in publication pub now and waits for a resync.
 func joinedWarning(schema, name, pub string) string {
@@ -344,8 +351,7 @@ func publishedSelection(ctx context.Context, conn *pgx.Conn, pub string, sel sel
 			return selection{}, nil, fmt.Errorf("publication %s publishes partitions as their root (publish_via_partition_root), which logical sync cannot follow: ALTER PUBLICATION %s SET (publish_via_partition_root = false), or use another publication", q, q)
 		case !ok:
 			outside[key] = true
-			warnings = append(warnings, fmt.Sprintf("table %s is not in publication %s, so logical sync copies none of its rows: add it (as its owner, ALTER PUBLICATION %s ADD TABLE ONLY %s, or run the SQL of `pgtwin sync setup-sql` again) and resync (pgtwin sync now --resync), or list it in sync.exclude_tables",
-				t.qname(), q, q, t.qname()))
+			warnings = append(warnings, outsideWarning(t, pub))
 		case p.filtered:
 			warnings = append(warnings, fmt.Sprintf("table %s is published with a row filter, so the twin misses changes to rows it does not pass", t.qname()))
 		case p.someColumns:

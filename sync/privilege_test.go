@@ -260,7 +260,17 @@ func TestLeastPrivilegeSetupSQL(t *testing.T) {
 	if st := f.Status(); st.State != stateStreaming || st.Missing != 0 || len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "joined publication") {
 		t.Errorf("after a restart with late in the publication: state %s, missing %d, warnings %q", st.State, st.Missing, st.Warnings)
 	}
-	if msel, mw, err := f.maskSelection(context.Background(), maskBackoff); err != nil || len(mw) != 1 || !strings.Contains(mw[0], "joined publication") || msel.Includes("public", "late") {
+	// A table created while following, outside the publication, is a
+	// warning as soon as the follower notices it.
+	e.src.Exec(t, "app", `SET ROLE app_owner; CREATE TABLE later (id int PRIMARY KEY)`)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(strings.Join(f.Status().Warnings, "\n"), `table "public"."later" is not in publication`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning for a new table outside the publication: %q", f.Status().Warnings)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if msel, mw, err := f.maskSelection(context.Background(), maskBackoff); err != nil || len(mw) != 2 || !strings.Contains(mw[1], "joined publication") || msel.Includes("public", "late") {
 		t.Errorf("mask plan after late joined the publication: warnings %q, %v", mw, err)
 	}
 	f.Stop()
