@@ -5,9 +5,10 @@
 //
 // It reads only the first packets of a connection (SSL/GSS negotiation, cancel
 // requests, the startup message); after the startup message it parses
-// nothing: each session's sockets move to a relay thread blocked in its own
-// epoll set (see relay), which costs a message one wake-up, one read and one
-// write, as haproxy does.
+// nothing: each session's sockets move to one of a few event loops, threads
+// blocked in epoll sets shared by many sessions (see relay and loop), where
+// a message costs one read and one write and busy sessions share wake-ups,
+// as in haproxy.
 //
 // The branch socket offers no TLS: an SSLRequest or GSSENCRequest is answered
 // 'N', so sslmode=prefer (libpq's default) falls back to plain TCP and

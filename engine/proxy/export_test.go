@@ -9,7 +9,7 @@ import (
 type CopyMode int
 
 const (
-	CopyRelay  CopyMode = iota // the relay thread: the default
+	CopyRelay  CopyMode = iota // the relay loops: the default
 	CopyIO                     // io.Copy through Go's poller, which splices TCP<->unix
 	CopyBuffer                 // io.CopyBuffer through a 32 KiB buffer
 )
@@ -26,4 +26,20 @@ func SetCopyMode(m CopyMode) {
 	default:
 		copyConn = func(dst, src net.Conn) error { _, err := io.Copy(dst, src); return err }
 	}
+}
+
+// SetLoops caps the relay's event loops for sessions started from now on:
+// 0 is the default (GOMAXPROCS), and a cap above the session count gives
+// each session a loop of its own.
+func SetLoops(n int) {
+	loops.mu.Lock()
+	maxLoops = n
+	loops.mu.Unlock()
+}
+
+// Loops is how many relay loops run.
+func Loops() int {
+	loops.mu.Lock()
+	defer loops.mu.Unlock()
+	return len(loops.loops)
 }

@@ -74,15 +74,15 @@ func (p *Proxy) serve(s *session) {
 	}
 	r, err := p.takeOver(s)
 	if err != nil {
-		// Out of descriptors for the epoll set, say: relay the slower way.
-		log.Debug().Err(err).Msg("relay thread unavailable; copying through the poller")
+		// Out of descriptors, say: relay the slower way.
+		log.Debug().Err(err).Msg("relay loop unavailable; copying through the poller")
 		pipe(c, server)
 		return
 	}
 	if r == nil {
 		return // stopping
 	}
-	if err := r.run(); err != nil {
+	if err := r.wait(); err != nil {
 		log.Debug().Err(err).Msg("session ended")
 	}
 }

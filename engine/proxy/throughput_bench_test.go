@@ -70,14 +70,23 @@ func TestBenchProxyThroughput(t *testing.T) {
 		{name: "unix socket", host: b.c.Dir, port: port},
 		{name: "tcp direct", host: "127.0.0.2", port: port},
 		{name: "kernel redirect", host: "127.0.0.1", port: port},
-		{name: "pgtwin proxy", host: "127.0.0.1", port: proxyPort(p), cpu: self, setup: func() { proxy.SetCopyMode(proxy.CopyRelay) }},
+		{name: "pgtwin proxy", host: "127.0.0.1", port: proxyPort(p), cpu: self, setup: func() { proxy.SetCopyMode(proxy.CopyRelay); proxy.SetLoops(0) }},
 		{name: "haproxy", host: "127.0.0.1", port: hport, cpu: func() time.Duration { return procCPU(t, hpid) }},
+	}
+	if os.Getenv("PGTWIN_BENCH_LOOPS") == "1" {
+		// The relay's shape before loops were shared: a thread and an
+		// epoll set per session.
+		paths = append(paths, benchPath{name: "loop/session", host: "127.0.0.1", port: proxyPort(p), cpu: self,
+			setup: func() { proxy.SetCopyMode(proxy.CopyRelay); proxy.SetLoops(1 << 20) }},
+			benchPath{name: "one loop", host: "127.0.0.1", port: proxyPort(p), cpu: self,
+				setup: func() { proxy.SetCopyMode(proxy.CopyRelay); proxy.SetLoops(1) }})
 	}
 	if os.Getenv("PGTWIN_BENCH_IOCOPY") == "1" {
 		paths = append(paths, benchPath{name: "pgtwin io.Copy", host: "127.0.0.1", port: proxyPort(p), cpu: self,
 			setup: func() { proxy.SetCopyMode(proxy.CopyIO) }})
 	}
 	defer proxy.SetCopyMode(proxy.CopyRelay)
+	defer proxy.SetLoops(0)
 	loads := []struct {
 		name string
 		args []string
@@ -121,11 +130,16 @@ func TestBenchProxyThroughput(t *testing.T) {
 			}
 			fmt.Println(line)
 		}
-		var ratios []float64
-		for r := range rounds {
-			ratios = append(ratios, tps[key{li, 3}][r]/tps[key{li, 4}][r])
+		for pi, bp := range paths {
+			if bp.cpu == nil || pi == 4 {
+				continue // not a proxy, or haproxy itself
+			}
+			var ratios []float64
+			for r := range rounds {
+				ratios = append(ratios, tps[key{li, pi}][r]/tps[key{li, 4}][r])
+			}
+			fmt.Printf("  %s / haproxy, median of per-round ratios: %.3f %s\n", bp.name, median(ratios), fmts(ratios, "%.3f"))
 		}
-		fmt.Printf("  pgtwin proxy / haproxy, median of per-round ratios: %.3f %s\n", median(ratios), fmts(ratios, "%.3f"))
 		var kr []float64
 		for r := range rounds {
 			kr = append(kr, tps[key{li, 2}][r]/tps[key{li, 1}][r])
