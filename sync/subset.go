@@ -94,6 +94,9 @@ type subsetTable struct {
 	set    string // its temporary ctid set, schema-qualified
 	filter string // the root filter ("" unless a root)
 	rows   int64  // rows in the closure
+	// referenced, referencing: rows arrived because copied rows reference
+	// them, or because they reference copied rows.
+	referenced, referencing bool
 }
 
 // fkEdge is one foreign key between two tables of the closure.
@@ -330,7 +333,7 @@ func computeSubset(ctx context.Context, conn *pgx.Conn, spec subsetSpec, tables 
 	for gen := 1; ; gen++ {
 		var added int64
 		for _, e := range s.edges {
-			n, err := s.follow(ctx, e.parent, e.parentCols, e.child, e.childCols, gen)
+			n, err := s.follow(ctx, e.parent, e.parentCols, e.child, e.childCols, gen, true)
 			if err != nil {
 				return nil, fmt.Errorf("subset: foreign key %s: %w", e.name, err)
 			}
@@ -338,7 +341,7 @@ func computeSubset(ctx context.Context, conn *pgx.Conn, spec subsetSpec, tables 
 			if !e.down {
 				continue
 			}
-			n, err = s.follow(ctx, e.child, e.childCols, e.parent, e.parentCols, gen)
+			n, err = s.follow(ctx, e.child, e.childCols, e.parent, e.parentCols, gen, false)
 			if err != nil {
 				return nil, fmt.Errorf("subset: foreign key %s, referencing rows: %w", e.name, err)
 			}
@@ -362,13 +365,21 @@ func computeSubset(ctx context.Context, conn *pgx.Conn, spec subsetSpec, tables 
 
 // follow adds to dst's set, as generation gen, the rows of dst whose
 // dstCols match srcCols of the rows src's set gained in generation gen-1.
-func (s *subsetRun) follow(ctx context.Context, dst *subsetTable, dstCols []string, src *subsetTable, srcCols []string, gen int) (int64, error) {
+func (s *subsetRun) follow(ctx context.Context, dst *subsetTable, dstCols []string, src *subsetTable, srcCols []string, gen int, referenced bool) (int64, error) {
 	q := "INSERT INTO " + dst.set + " (rid, gen) SELECT d.ctid, $1::int FROM ONLY " + dst.t.qname + " d WHERE (" +
 		aliasedCols("d", dstCols) + ") IN (SELECT " + aliasedCols("s", srcCols) + " FROM ONLY " + src.t.qname +
 		" s WHERE s.ctid = ANY (ARRAY(SELECT rid FROM " + src.set + " WHERE gen = $2::int))) ON CONFLICT DO NOTHING"
 	tag, err := s.conn.Exec(ctx, q, gen, gen-1)
 	if err != nil {
 		return 0, redact(err)
+	}
+	if n := tag.RowsAffected(); n > 0 {
+		// follow(parent, ..., child, ...) fetches referenced rows.
+		if referenced {
+			dst.referenced = true
+		} else {
+			dst.referencing = true
+		}
 	}
 	return tag.RowsAffected(), nil
 }

@@ -271,6 +271,25 @@ func TestSubsetClosure(t *testing.T) {
 		s.close()
 		r.close()
 	}
+
+	// mask plan's lines: the rows per table, why, and what is copied whole.
+	notes, err := subsetNotes(ctx, check, selection{}, subsetSpecOf(t, filter, subsetSkip...))
+	if err != nil {
+		t.Fatalf("subsetNotes: %v", err)
+	}
+	text := strings.Join(notes, "\n")
+	for _, want := range []string{
+		fmt.Sprintf("subset: public.orders: %d rows of about 1000 (root: %s; referenced by copied rows)", narrow, filter),
+		"subset: public.customers: ", "(referenced by copied rows)",
+		"subset: public.settings: copied whole (related to no sync.subset root)",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("subset notes lack %q:\n%s", want, text)
+		}
+	}
+	if len(notes) != 11 {
+		t.Errorf("%d subset notes, want one per table (11):\n%s", len(notes), text)
+	}
 }
 
 // A subset twin through the copy: masked, FK-whole (the twin accepts the
