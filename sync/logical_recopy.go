@@ -36,6 +36,10 @@ func (s *session) recopy(ctx context.Context, rs *relState, reason string) error
 	if err := s.ap.flush(ctx); err != nil {
 		return err
 	}
+	// The stream waits meanwhile: keep telling the source we are alive
+	// (with what is already durable), or wal_sender_timeout ends it.
+	alive := s.keepAlive(ctx)
+	defer alive()
 	cfg, err := s.f.Source.connConfig()
 	if err != nil {
 		return err
@@ -90,6 +94,9 @@ func (s *session) recopy(ctx context.Context, rs *relState, reason string) error
 	if _, err := src.Exec(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("re-copy %s: %w", qname, redact(err))
 	}
+	if s.f.fault != nil {
+		s.f.fault("recopy")
+	}
 	m := mapOf(schema, name, attrs)
 	m.copied = res.ConsistentPoint
 	if err := s.saveRelation(ctx, relid, m); err != nil {
@@ -101,6 +108,30 @@ func (s *session) recopy(ctx context.Context, rs *relState, reason string) error
 	s.log.Info().Str(logkey.Table, qname).Int64(logkey.Rows, rows).Str(logkey.LSN, res.ConsistentPoint.String()).
 		Dur(logkey.Duration, time.Since(start)).Msg("table copied again")
 	return nil
+}
+
+// keepAlive sends standby status every statusEvery until the returned
+// stop is called; nothing else uses the replication connection meanwhile.
+func (s *session) keepAlive(ctx context.Context) (stop func()) {
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(statusEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := s.sendStatus(ctx); err != nil {
+					s.log.Warn().Err(err).Msg("standby status during a table copy")
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-ended }
 }
 
 // reshape empties the twin's table and gives it the source's columns as
