@@ -116,6 +116,19 @@ func TestLogicalSchemaChanges(t *testing.T) {
 	}
 	step("new table, unpublished", `INSERT INTO newtab2 VALUES (51, 'streamed');
 		UPDATE newtab2 SET v = 'u' WHERE id <= 3;`, 0)
+	// A new partition joins its parent in the twin too.
+	e.src.Exec(t, "app", `CREATE TABLE events_2023 PARTITION OF events FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+		INSERT INTO events VALUES (-1, '2023-05-05', 'old'), (-2, '2023-06-06', 'older');`)
+	deadline = time.Now().Add(30 * time.Second)
+	for n := 0; n == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if err := tc.QueryRow(ctx, "SELECT count(*) FROM pg_class WHERE relname = 'events_2023' AND relispartition").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step("new partition", `INSERT INTO events VALUES (-3, '2023-07-07', 'streamed');`, 0)
+	if n := query[int64](t, e.tgt, "SELECT count(*) FROM events WHERE at < '2024-01-01'"); n != 3 {
+		t.Errorf("the twin's events parent shows %d rows of the new partition, want 3", n)
+	}
 	if n := query[int64](t, e.src, "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'pgtwin' AND tablename = 'newtab2'"); n != 1 {
 		t.Error("newtab2 was not added to pgtwin's publication")
 	}

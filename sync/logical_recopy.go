@@ -154,14 +154,29 @@ func (s *session) reshape(ctx context.Context, relid uint32, rs *relState, src *
 		for _, a := range live(attrs) {
 			defs = append(defs, col(a.name)+" "+a.format)
 		}
-		stmts = append(stmts, "CREATE SCHEMA IF NOT EXISTS "+col(schema), "CREATE TABLE "+qname+" ("+strings.Join(defs, ", ")+")")
-		var pk *string
-		err := src.QueryRow(ctx, `SELECT pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint WHERE conrelid = $1 AND contype = 'p'`, relid).Scan(&pk)
+		// A new partition joins its parent as in the source (the parent's
+		// key and indexes come with it); any other table gets its key.
+		var parent, bound *string
+		err := src.QueryRow(ctx, `SELECT pg_catalog.format('%I.%I', pn.nspname, pc.relname), pg_catalog.pg_get_expr(c.relpartbound, c.oid)
+			FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON i.inhrelid = c.oid
+			JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+			WHERE c.oid = $1 AND c.relispartition`, relid).Scan(&parent, &bound)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("re-copy %s: primary key: %w", qname, redact(err))
+			return fmt.Errorf("re-copy %s: partition: %w", qname, redact(err))
 		}
-		if pk != nil {
-			stmts = append(stmts, "ALTER TABLE "+qname+" ADD "+*pk)
+		stmts = append(stmts, "CREATE SCHEMA IF NOT EXISTS "+col(schema))
+		if parent != nil && bound != nil {
+			stmts = append(stmts, "CREATE TABLE "+qname+" PARTITION OF "+*parent+" "+*bound)
+		} else {
+			stmts = append(stmts, "CREATE TABLE "+qname+" ("+strings.Join(defs, ", ")+")")
+			var pk *string
+			err := src.QueryRow(ctx, `SELECT pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint WHERE conrelid = $1 AND contype = 'p'`, relid).Scan(&pk)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("re-copy %s: primary key: %w", qname, redact(err))
+			}
+			if pk != nil {
+				stmts = append(stmts, "ALTER TABLE "+qname+" ADD "+*pk)
+			}
 		}
 		stmts = append(stmts, fmt.Sprintf(`DO $$BEGIN IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = %s) THEN ALTER TABLE %s OWNER TO %s; END IF; END$$`,
 			quoteLiteral(defaultOwner), qname, col(defaultOwner)))
