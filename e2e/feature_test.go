@@ -38,7 +38,7 @@ func TestSyncFeatureSchema(t *testing.T) {
 
 	plan := d.cli(root, "mask", "plan")
 	for _, want := range []string{
-		"warning: 2 large objects are not copied: they can hold PII and no rule masks them",
+		"warning: 2 large objects not copied: they can hold PII and no rule masks them",
 		"warning: 1 ALTER DEFAULT PRIVILEGES entry is not restored",
 		`warning: grants and policies name the roles "Report Users", app_owner, app_reader, app_writer: the twin creates each it lacks as a NOLOGIN role`,
 	} {
@@ -114,6 +114,9 @@ func TestSyncFeatureSchema(t *testing.T) {
 	}
 	if n := count(t, mainConn, "SELECT count(*) FROM app.accounts WHERE handle_len IS DISTINCT FROM length(handle::text)"); n != 0 {
 		t.Errorf("%d rows of app.accounts with handle_len not generated from the masked handle", n)
+	}
+	if o := strs(t, mainConn, "SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = 'public'"); len(o) != 1 || o[0] != "pgtwin_owner" {
+		t.Errorf("main's public schema is owned by %v, want pgtwin_owner (through which branch roles own it)", o)
 	}
 	if n := count(t, mainConn, "SELECT count(*) FROM pg_largeobject_metadata"); n != 0 {
 		t.Errorf("main has %d large objects; the plan said none is copied", n)

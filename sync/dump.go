@@ -71,6 +71,9 @@ type selection struct {
 	// ExcludeTables are "schema.table" or "table" (any schema); both parts
 	// may use shell globs (path.Match).
 	ExcludeTables []string
+	// LargeObjects is sync.large_objects: "skip" (also when empty), "empty"
+	// or "copy".
+	LargeObjects string
 	// outside are the tables (schema+"\x00"+table) that a configured
 	// publication leaves out: logical mode syncs no rows of them.
 	outside map[string]bool

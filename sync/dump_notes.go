@@ -12,7 +12,7 @@ import (
 // sourceNotes are the sentences `mask plan` adds for what a sync would not
 // restore as the source has it, or would refuse: extensions this host
 // lacks, large objects, default privileges, and the roles grants name.
-func sourceNotes(ctx context.Context, src *pgx.Conn, binDir string) ([]string, error) {
+func sourceNotes(ctx context.Context, src *pgx.Conn, binDir, loMode string) ([]string, error) {
 	missing, err := extensionWarnings(ctx, src, binDir)
 	if err != nil {
 		return nil, err
@@ -26,8 +26,7 @@ func sourceNotes(ctx context.Context, src *pgx.Conn, binDir string) ([]string, e
 		return nil, fmt.Errorf("source large objects: %w", err)
 	}
 	if los > 0 {
-		notes = append(notes, fmt.Sprintf("%d large %s not copied: they can hold PII and no rule masks them, so oid columns that name them point nowhere in the twin",
-			los, plural(los, "object is", "objects are")))
+		notes = append(notes, largeObjectNote(los, loMode))
 	}
 	acls, err := sourceDefaultACLs(ctx, src)
 	if err != nil {
@@ -55,6 +54,19 @@ func sourceNotes(ctx context.Context, src *pgx.Conn, binDir string) ([]string, e
 			": the twin creates each it lacks as a NOLOGIN role that branch roles may SET ROLE to")
 	}
 	return notes, nil
+}
+
+// largeObjectNote says what sync.large_objects = mode does with n large
+// objects.
+func largeObjectNote(n int64, mode string) string {
+	what := plural(n, "large object", "large objects")
+	switch mode {
+	case "empty":
+		return fmt.Sprintf(`%d %s: created empty with their OIDs, no content copied (sync.large_objects = "empty")`, n, what)
+	case "copy":
+		return fmt.Sprintf(`%d %s: copied UNMASKED, as sync.large_objects = "copy" asks`, n, what)
+	}
+	return fmt.Sprintf(`%d %s not copied: they can hold PII and no rule masks them, so oid columns naming them point nowhere in the twin (sync.large_objects = "skip"; "empty" keeps their OIDs valid)`, n, what)
 }
 
 // plainIdent is a name SQL needs no quotes for (reserved words aside).

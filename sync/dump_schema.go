@@ -87,7 +87,10 @@ func (r *run) restorePreData(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return r.liftForcedRowSecurity(ctx)
+	if err := r.liftForcedRowSecurity(ctx); err != nil {
+		return err
+	}
+	return r.largeObjects(ctx)
 }
 
 func (r *run) restorePostData(ctx context.Context) error {

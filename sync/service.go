@@ -280,7 +280,7 @@ func maskPlan(ctx context.Context, src source, sel selection, rules anonymize.Ru
 		return nil, err
 	}
 	// What the sync leaves out or refuses, said where the columns are.
-	notes, err := sourceNotes(ctx, conn, "")
+	notes, err := sourceNotes(ctx, conn, "", sel.LargeObjects)
 	if err != nil {
 		return nil, redact(err)
 	}

@@ -90,7 +90,7 @@ func New(cfg config.Config, main Main, opts Options) (*Syncer, error) {
 	s := &Syncer{
 		mode:   cfg.Sync.Mode,
 		src:    source{URL: cfg.Source.URL, PasswordFile: cfg.Source.PasswordFile},
-		sel:    selection{IncludeSchemas: cfg.Sync.IncludeSchemas, ExcludeTables: cfg.Sync.ExcludeTables},
+		sel:    selection{IncludeSchemas: cfg.Sync.IncludeSchemas, ExcludeTables: cfg.Sync.ExcludeTables, LargeObjects: cfg.Sync.LargeObjects},
 		rules:  rules,
 		policy: cfg.Anonymize.OnUnclassifiedPII,
 		key:    key,

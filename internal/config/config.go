@@ -46,6 +46,10 @@ type Sync struct {
 	Parallel       int      `toml:"parallel"`
 	IncludeSchemas []string `toml:"include_schemas"`
 	ExcludeTables  []string `toml:"exclude_tables"`
+	// LargeObjects is what a sync does with the source's large objects,
+	// which can hold PII no rule sees: "skip" (default), "empty" (same OIDs,
+	// no content) or "copy" (unmasked, by explicit choice).
+	LargeObjects string `toml:"large_objects"`
 	// Publication is logical mode's publication: empty, pgtwin creates and
 	// manages "pgtwin"; a name, an existing one used as it is, never altered.
 	Publication string `toml:"publication"`
@@ -102,9 +106,10 @@ func DefaultConfig() Config {
 			LogLevel:   "info",
 		},
 		Sync: Sync{
-			Mode:     "dump",
-			Schedule: "0 2 * * *",
-			Parallel: 4,
+			Mode:         "dump",
+			Schedule:     "0 2 * * *",
+			Parallel:     4,
+			LargeObjects: "skip",
 			// A slot's WAL fills the production server's disk, not ours:
 			// warn early.
 			RetainedWALWarning: 1 << 30,

@@ -55,6 +55,9 @@ func (c Config) Validate() error {
 	if s.Parallel < 1 || s.Parallel > 64 {
 		return bad("sync.parallel", s.Parallel, "must be between 1 and 64")
 	}
+	if s.LargeObjects != "skip" && s.LargeObjects != "empty" && s.LargeObjects != "copy" {
+		return bad("sync.large_objects", s.LargeObjects, `must be "skip", "empty" or "copy"`)
+	}
 	if s.RetainedWALWarning < 0 {
 		return bad("sync.retained_wal_warning", s.RetainedWALWarning, "must not be negative")
 	}
