@@ -137,11 +137,20 @@ func (s *subsetRun) whole(tables []*table) []*table {
 	return out
 }
 
+// tidScanRows is the largest set copied by a TID scan, which reads only
+// the pages holding selected rows, in physical order; its array of row ids
+// is held in the source's memory (6 bytes a row). Larger sets are joined
+// against a scan of the table. A variable for tests.
+var tidScanRows int64 = 4 << 20
+
 // copyOut is the COPY that reads t's rows of the closure; it runs only on
 // s.conn.
 func (s *subsetRun) copyOut(st *subsetTable) string {
-	return "COPY (SELECT " + st.t.columnList() + " FROM ONLY " + st.t.qname +
-		" WHERE ctid IN (SELECT rid FROM " + st.set + ")) TO STDOUT"
+	where := " WHERE ctid = ANY (ARRAY(SELECT rid FROM " + st.set + "))"
+	if st.rows > tidScanRows {
+		where = " WHERE ctid IN (SELECT rid FROM " + st.set + ")"
+	}
+	return "COPY (SELECT " + st.t.columnList() + " FROM ONLY " + st.t.qname + where + ") TO STDOUT"
 }
 
 // fkRow is a foreign key as the catalog states it, named after the
