@@ -53,6 +53,11 @@ type Sync struct {
 	// Publication is logical mode's publication: empty, pgtwin creates and
 	// manages "pgtwin"; a name, an existing one used as it is, never altered.
 	Publication string `toml:"publication"`
+	// Subset maps "schema.table" roots to SQL filters; empty copies every
+	// row. See subset.go.
+	Subset                map[string]string `toml:"subset"`
+	SubsetSkipReferencing []string          `toml:"subset_skip_referencing"`
+	SubsetForeignKeys     []string          `toml:"subset_foreign_keys"`
 	// RetainedWALWarning is how much WAL the logical slot may hold on the
 	// source before sync status warns (0: never).
 	RetainedWALWarning Size `toml:"retained_wal_warning"`
@@ -110,6 +115,10 @@ func DefaultConfig() Config {
 			Schedule:     "0 2 * * *",
 			Parallel:     4,
 			LargeObjects: "skip",
+			// Non-nil, so a config that writes the empty value equals the default.
+			Subset:                map[string]string{},
+			SubsetSkipReferencing: []string{},
+			SubsetForeignKeys:     []string{},
 			// A slot's WAL fills the production server's disk, not ours:
 			// warn early.
 			RetainedWALWarning: 1 << 30,

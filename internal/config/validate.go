@@ -61,6 +61,9 @@ func (c Config) Validate() error {
 	if s.RetainedWALWarning < 0 {
 		return bad("sync.retained_wal_warning", s.RetainedWALWarning, "must not be negative")
 	}
+	if err := validateSubset(s.Mode, s.Subset, s.SubsetSkipReferencing, s.SubsetForeignKeys); err != nil {
+		return err
+	}
 	for _, t := range s.ExcludeTables {
 		if t == "" {
 			return bad("sync.exclude_tables", t, "empty table name")
