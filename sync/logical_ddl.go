@@ -385,6 +385,8 @@ func (s *session) reconcile(ctx context.Context, rs *relState) error {
 	if err := s.saveRelation(ctx, r.RelationID, nm); err != nil {
 		return err
 	}
+	s.f.setTableWarning(m.qname(), "")
+	s.f.setTableWarning(rs.qname, "")
 	s.ddl.checked[rs.ver] = true
 	return nil
 }

@@ -133,6 +133,28 @@ func TestLogicalSchemaChanges(t *testing.T) {
 		t.Error("newtab2 was not added to pgtwin's publication")
 	}
 
+	// A change with no row change after it: one the stream could apply
+	// waits for the table's next change, with a warning until then; one
+	// whose rows only the source knows is copied in at once.
+	e.src.Exec(t, "app", `ALTER TABLE parents ADD COLUMN idle_n int DEFAULT 1;
+		ALTER TABLE toasty ADD COLUMN idle_at timestamptz DEFAULT clock_timestamp();`)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		if err := tc.QueryRow(ctx, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'toasty'::regclass AND attname = 'idle_at'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		w := strings.Join(f.Status().Warnings, "\n")
+		if n == 1 && strings.Contains(w, `table "public"."parents" changed on the source (column idle_n added with its default`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after idle schema changes: toasty.idle_at in the twin: %d, warnings %q", n, w)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	step("idle changes", `UPDATE parents SET idle_n = 2 WHERE id = 1;`, 0)
+
 	// What the twin records of its tables (names by attribute number, the
 	// re-copies' start) survives a restart.
 	f.Stop()

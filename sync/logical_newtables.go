@@ -24,6 +24,9 @@ func (s *session) followNewTables(ctx context.Context) error {
 		return nil
 	}
 	s.ddl.tablesAt = time.Now()
+	if err := s.checkChanged(ctx); err != nil {
+		return err
+	}
 	tables, err := sourceTables(ctx, s.src, s.f.Selection)
 	if err != nil {
 		return err
@@ -104,4 +107,89 @@ func (s *session) followNewTables(ctx context.Context) error {
 		}
 	}
 	return s.commitGroup(ctx)
+}
+
+// checkChanged compares the twin's tables with the source's catalog. A
+// schema change reaches the stream only with the table's next row change:
+// until then a table whose change the stream could apply shows a warning,
+// and one whose existing rows only the source knows (a volatile default,
+// a rewrite) is copied again now rather than wait.
+func (s *session) checkChanged(ctx context.Context) error {
+	ids := make([]uint32, 0, len(s.ddl.maps))
+	for id := range s.ddl.maps {
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	gen := "a.attgenerated <> ''"
+	if s.ddl.version < 120000 {
+		gen = "false"
+	}
+	rows, err := s.src.Query(ctx, `SELECT c.oid, n.nspname, c.relname, coalesce(array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attnum IS NOT NULL), '{}'),
+			coalesce(array_agg(a.atttypid::int8 ORDER BY a.attnum) FILTER (WHERE a.attnum IS NOT NULL), '{}'),
+			coalesce(array_agg(a.atttypmod ORDER BY a.attnum) FILTER (WHERE a.attnum IS NOT NULL), '{}')
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND NOT `+gen+`
+		WHERE c.oid = ANY($1) GROUP BY c.oid, n.nspname, c.relname`, ids)
+	if err != nil {
+		return fmt.Errorf("check source tables: %w", redact(err))
+	}
+	var changed []*pgoutput.Relation
+	for rows.Next() {
+		r := &pgoutput.Relation{}
+		var names []string
+		var types []int64
+		var mods []int32
+		if err := rows.Scan(&r.RelationID, &r.Namespace, &r.RelationName, &names, &types, &mods); err != nil {
+			rows.Close()
+			return fmt.Errorf("check source tables: %w", redact(err))
+		}
+		for i, n := range names {
+			r.Columns = append(r.Columns, pgoutput.RelationColumn{Name: n, DataType: uint32(types[i]), TypeModifier: mods[i]})
+		}
+		if m := s.ddl.maps[r.RelationID]; m != nil && !m.matches(r) && s.f.syncing(r.Namespace, r.RelationName) {
+			changed = append(changed, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("check source tables: %w", redact(err))
+	}
+	for _, r := range changed {
+		m := s.ddl.maps[r.RelationID]
+		rs, err := s.relState(ctx, r)
+		if err != nil {
+			s.f.setTableWarning(m.qname(), fmt.Sprintf("table %s changed on the source and its masking stops apply at its next change: %v", m.qname(), err))
+			continue
+		}
+		_, _, attrs, ok, err := readAttrs(ctx, s.src, r.RelationID, s.ddl.version)
+		if err != nil || !ok {
+			return err
+		}
+		stmts, _, reason, err := s.diff(rs, m, attrs)
+		if err != nil {
+			return err
+		}
+		switch {
+		case reason == reasonMoved:
+		case reason != "":
+			if err := s.openGroup(ctx); err != nil {
+				return err
+			}
+			if err := s.recopy(ctx, rs, reason); err != nil {
+				return err
+			}
+			if err := s.commitGroup(ctx); err != nil {
+				return err
+			}
+		default:
+			var what []string
+			for _, st := range stmts {
+				what = append(what, st.what)
+			}
+			s.f.setTableWarning(m.qname(), fmt.Sprintf("table %s changed on the source (%s); the twin applies it with the table's next change",
+				m.qname(), strings.Join(what, ", ")))
+		}
+	}
+	return nil
 }
