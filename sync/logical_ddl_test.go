@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgtwin/pgtwin/anonymize"
 )
 
 // The oracle test for schema changes: after each kind of migration the
@@ -292,5 +294,56 @@ func TestLogicalRecopyKills(t *testing.T) {
 	src := query[string](t, e.src, "SELECT count(*) || '/' || coalesce(sum(id), 0) FROM seqlog")
 	if twin := query[string](t, e.tgt, "SELECT count(*) || '/' || coalesce(sum(id), 0) FROM seqlog"); src != twin {
 		t.Errorf("seqlog rows/sum: source %s, twin %s", src, twin)
+	}
+}
+
+// A table created on the source with PII the rules do not cover is not
+// followed, with a warning naming it; the rest of the twin streams on.
+func TestLogicalNewTableUnclassified(t *testing.T) {
+	ctx := context.Background()
+	e := newLogicalEnv(t, 20)
+	e.policy = anonymize.PolicyFail
+	for k, v := range map[string]string{"public.addresses.city": "keep", "public.addresses.postcode": "keep",
+		"public.customers.profile": "keep", "public.ri_index.note": "keep"} {
+		r, err := anonymize.ParseRules(map[string]map[string]any{k: {"transform": v}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.rules[k] = r[k]
+	}
+	f := e.follower()
+	if err := f.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+	waitState(t, f, stateStreaming, 2*time.Minute)
+	e.src.Exec(t, "app", `CREATE TABLE newpii (id int PRIMARY KEY, email text);
+		INSERT INTO newpii SELECT i, 'private' || i || '@example.org' FROM generate_series(1, 30) i;`)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(strings.Join(f.Status().Warnings, "\n"), `table "public"."newpii" was created on the source and is not followed`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning for the unclassified new table: %q", f.Status().Warnings)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if w := strings.Join(f.Status().Warnings, "\n"); !strings.Contains(w, "newpii.email") {
+		t.Errorf("the warning does not name the column: %q", w)
+	}
+	e.src.Exec(t, "app", `INSERT INTO parents VALUES (900, 'after newpii'); INSERT INTO newpii VALUES (31, 'later@example.org')`)
+	e.sync(time.Minute)
+	if st := f.Status(); st.State != stateStreaming {
+		t.Errorf("state %s (%s), want streaming", st.State, st.LastError)
+	}
+	if n := query[int64](t, e.tgt, "SELECT count(*) FROM parents WHERE id = 900"); n != 1 {
+		t.Error("the twin stopped following other tables")
+	}
+	if n := query[int64](t, e.tgt, "SELECT count(*) FROM pg_class WHERE relname = 'newpii'"); n != 0 {
+		t.Error("the unclassified table reached the twin")
+	}
+	if n := query[int64](t, e.src, "SELECT count(*) FROM pg_publication_tables WHERE pubname = 'pgtwin' AND tablename = 'newpii'"); n != 0 {
+		t.Error("the unclassified table was published")
+	}
+	if hits := grepDir(t, e.tgt.Dir, []string{"private17@", "later@example"}); len(hits) > 0 {
+		t.Errorf("values of the unclassified table reached the twin: %v", hits)
 	}
 }

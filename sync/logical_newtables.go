@@ -70,7 +70,14 @@ func (s *session) followNewTables(ctx context.Context) error {
 			keep = append(keep, t)
 		}
 		if len(keep) == len(fresh) {
-			return &planError{Table: fresh[0].qname(), Err: err}
+			// The plan fails elsewhere: the new tables cannot be judged
+			// now; the table whose column fails stops apply at its next
+			// change, as it would without them.
+			for _, t := range fresh {
+				s.ddl.blocked[t.qname()] = true
+				s.f.setTableWarning(t.qname(), fmt.Sprintf("table %s was created on the source and is not followed: the masking plan fails: %v", t.qname(), err))
+			}
+			return nil
 		}
 		fresh = keep
 	} else {
