@@ -40,6 +40,7 @@ func (f maskerFunc) Table(schema, table string, columns []string) (rowMasker, er
 // table is one table to copy.
 type table struct {
 	schema, name string
+	oid          uint32   // in the source
 	columns      []string // copied columns: generated ones are computed by the target
 	pages        int64
 	estRows      int64 // reltuples; -1 when never analyzed
@@ -105,7 +106,7 @@ func (r *run) listTables(ctx context.Context, m masker) ([]*table, error) {
 	if r.srcVersion < 120000 {
 		generated = ""
 	}
-	rows, err := r.coord.conn.Query(ctx, `SELECT n.nspname, c.relname, c.relpages::int8, c.reltuples::int8,
+	rows, err := r.coord.conn.Query(ctx, `SELECT c.oid, n.nspname, c.relname, c.relpages::int8, c.reltuples::int8,
 		array(SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
 			AND NOT a.attisdropped `+generated+` ORDER BY a.attnum)
 		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -119,7 +120,7 @@ func (r *run) listTables(ctx context.Context, m masker) ([]*table, error) {
 	}
 	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*table, error) {
 		t := &table{}
-		err := row.Scan(&t.schema, &t.name, &t.pages, &t.estRows, &t.columns)
+		err := row.Scan(&t.oid, &t.schema, &t.name, &t.pages, &t.estRows, &t.columns)
 		t.qname = pgx.Identifier{t.schema, t.name}.Sanitize()
 		return t, err
 	})
@@ -143,8 +144,9 @@ func (r *run) listTables(ctx context.Context, m masker) ([]*table, error) {
 }
 
 // copyAll copies the tables with sync.parallel workers, each in its own
-// source transaction in the exported snapshot.
-func (r *run) copyAll(ctx context.Context, tables []*table) error {
+// source transaction in the exported snapshot, and tells copied (if not nil)
+// of each table whose COPY has committed.
+func (r *run) copyAll(ctx context.Context, tables []*table, copied func(*table)) error {
 	r.p.startCopy(tables, time.Now())
 	defer r.coord.release()
 	if len(tables) == 0 {
@@ -173,7 +175,7 @@ func (r *run) copyAll(ctx context.Context, tables []*table) error {
 	}
 	for range min(r.parallel, len(tables)) {
 		wg.Go(func() {
-			w := &worker{r: r}
+			w := &worker{r: r, copied: copied}
 			defer w.close()
 			if err := w.work(ctx, queue, onStart); err != nil {
 				mu.Lock()

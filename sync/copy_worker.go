@@ -20,9 +20,10 @@ var errAbortCopy = errors.New("pgtwin aborted the copy stream")
 // worker copies tables one after another over one source connection (in the
 // snapshot) and one target connection.
 type worker struct {
-	r   *run
-	src *pgx.Conn
-	tgt *pgx.Conn
+	r      *run
+	src    *pgx.Conn
+	tgt    *pgx.Conn
+	copied func(*table) // may be nil
 }
 
 func (w *worker) close() {
@@ -136,6 +137,9 @@ func (w *worker) copyWithRetry(ctx context.Context, t *table, onStart func()) er
 			finish(true)
 			log.Debug().Int64(logkey.Rows, rows).Int64(logkey.Bytes, n).
 				Dur(logkey.Duration, time.Since(begin)).Msg("table copied")
+			if w.copied != nil {
+				w.copied(t)
+			}
 			return nil
 		}
 		w.r.p.uncount(rows, n)

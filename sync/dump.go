@@ -200,12 +200,22 @@ type run struct {
 	coord      *coordinator
 	dir        string // temp dir for the schema archive
 	archive    string
+	filling    map[string]string // fill settings in force on the target
 }
 
 // fill runs the steps dump and logical mode share once the source snapshot
-// is in place: schema, masked copy, post-data, sequences, ANALYZE. *step
-// follows along so a failure names where it happened.
+// is in place: schema, masked copy (each table's indexes built and the
+// table analyzed as soon as it is copied, while others still copy),
+// post-data, sequences, ANALYZE of the rest. *step follows along so a
+// failure names where it happened.
 func (r *run) fill(ctx context.Context, masker masker, step *string) error {
+	next := func(s string) { *step = s; r.p.setStep(s) }
+	last := time.Now()
+	lap := func(what string) {
+		now := time.Now()
+		r.log.Debug().Str(logkey.Step, what).Dur(logkey.Duration, now.Sub(last)).Msg("fill step done")
+		last = now
+	}
 	tables, err := r.listTables(ctx, masker)
 	if err != nil {
 		return err
@@ -213,27 +223,58 @@ func (r *run) fill(ctx context.Context, masker masker, step *string) error {
 	if err := r.dumpSchema(ctx); err != nil {
 		return err
 	}
+	early, err := r.planEarlyIndexes(ctx, tables)
+	if err != nil {
+		return err
+	}
+	lap("schema dump")
+	if err := r.beginFill(ctx); err != nil {
+		return err
+	}
 	if err := r.restorePreData(ctx); err != nil {
 		return err
 	}
-	next := func(s string) { *step = s; r.p.setStep(s) }
+	lap("pre-data")
 
 	next(stepCopy)
-	if err := r.copyAll(ctx, tables); err != nil {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ix := r.startIndexer(cctx, early, len(tables), cancel)
+	err = r.copyAll(cctx, tables, ix.copied)
+	lap("copy")
+	if err != nil {
+		cancel()
+	}
+	ierr := ix.wait()
+	switch {
+	case err == nil:
+		err = ierr
+	case ierr != nil && !errors.Is(ierr, context.Canceled) && errors.Is(err, context.Canceled):
+		err = ierr // the index builds failed first and stopped the copy
+	}
+	if err != nil {
 		return err
 	}
+	lap("indexes built after the last copy")
 	next(stepPostData)
-	if err := r.restorePostData(ctx); err != nil {
+	if err := r.restorePostData(ctx, early.ids); err != nil {
 		return err
 	}
+	lap("post-data")
 	next(stepSequences)
 	if err := r.syncSequences(ctx); err != nil {
 		return err
 	}
+	lap("sequences")
 	next(stepAnalyze)
-	if _, err := r.tgtConn.Exec(ctx, "ANALYZE"); err != nil {
-		return fmt.Errorf("analyze: %w", redact(err))
+	if err := r.analyzeRest(ctx, ix.analyzed); err != nil {
+		return err
 	}
+	lap("analyze")
+	if err := r.endFill(ctx); err != nil {
+		return err
+	}
+	lap("checkpoint and sync")
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -93,10 +92,15 @@ func (r *run) restorePreData(ctx context.Context) error {
 	return r.largeObjects(ctx)
 }
 
-func (r *run) restorePostData(ctx context.Context) error {
+// restorePostData restores the post-data section less the entries built
+// early (the dump ids in skip), with sync.parallel sessions.
+func (r *run) restorePostData(ctx context.Context, skip map[int]bool) error {
 	list, err := r.tocList(ctx, func(e tocEntry) bool {
 		if e.desc == "EVENT TRIGGER" || e.desc == "COMMENT" && strings.HasPrefix(e.tag, "EVENT TRIGGER ") {
 			r.log.Warn().Str("event_trigger", e.tag).Msg("event trigger not restored: it needs a superuser")
+			return false
+		}
+		if ref, ok := parseTOCRef(e.line); ok && skip[ref.id] {
 			return false
 		}
 		return true
@@ -104,7 +108,7 @@ func (r *run) restorePostData(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.restore(ctx, "post-data", list, "--jobs="+strconv.Itoa(r.parallel)); err != nil {
+	if err := r.restoreList(ctx, "post-data", list, r.parallel, "pg_restore post-data"); err != nil {
 		return err
 	}
 	if err := r.refreshMatviews(ctx); err != nil {
