@@ -98,7 +98,7 @@ CREATE TABLE app.events_2024_rest PARTITION OF app.events_2024 DEFAULT;
 CREATE TABLE app.events_2025 PARTITION OF app.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
 CREATE TABLE app.events_other PARTITION OF app.events DEFAULT;
 CREATE INDEX events_region ON app.events (region);
-CREATE TABLE app.regions (code text NOT NULL, label text) PARTITION BY LIST (code);
+CREATE TABLE app.regions (code text PRIMARY KEY, label text) PARTITION BY LIST (code);
 CREATE TABLE app.regions_eu PARTITION OF app.regions FOR VALUES IN ('eu', 'uk');
 CREATE TABLE app.regions_rest PARTITION OF app.regions DEFAULT;
 
@@ -126,12 +126,13 @@ CREATE UNLOGGED TABLE app.cache (k text PRIMARY KEY, v bytea);
 CREATE TABLE app.audit_log (at timestamptz NOT NULL, action text NOT NULL, detail jsonb);
 
 -- Row security: notes forced (its owner is subject to it too) with foreign
--- keys both ways; documents only enabled.
+-- keys both ways, one to a partitioned table; documents only enabled.
 CREATE TABLE app.notes (
 	id int PRIMARY KEY,
 	account_id bigint NOT NULL REFERENCES app.accounts (id),
 	private boolean NOT NULL DEFAULT false,
-	body text NOT NULL
+	body text NOT NULL,
+	region text REFERENCES app.regions (code)
 );
 ALTER TABLE app.notes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE app.notes FORCE ROW LEVEL SECURITY;
@@ -209,7 +210,7 @@ FROM generate_series(1, 100) i;
 INSERT INTO app.categories VALUES (1, NULL, 'root');
 INSERT INTO app.categories SELECT i, i / 2, 'cat ' || i FROM generate_series(2, 40) i;
 INSERT INTO app.cache SELECT 'k' || i, sha256(('v' || i)::bytea) FROM generate_series(1, 30) i;
-INSERT INTO app.notes SELECT i, 1 + i % 10, i % 3 = 0, 'note ' || i FROM generate_series(1, 60) i;
+INSERT INTO app.notes SELECT i, 1 + i % 10, i % 3 = 0, 'note ' || i, (ARRAY['eu', 'us', NULL])[1 + i % 3] FROM generate_series(1, 60) i;
 INSERT INTO app.note_refs SELECT i, i, 'ref ' || i FROM generate_series(1, 30) i;
 INSERT INTO app.documents SELECT i, 'doc ' || i, i % 2 = 0 FROM generate_series(1, 10) i;
 INSERT INTO app.blobs VALUES
