@@ -155,7 +155,16 @@ func (s *session) checkChanged(ctx context.Context) error {
 		for i, n := range names {
 			r.Columns = append(r.Columns, pgoutput.RelationColumn{Name: n, DataType: uint32(types[i]), TypeModifier: mods[i]})
 		}
-		if m := s.ddl.maps[r.RelationID]; m != nil && !m.matches(r) && s.f.syncing(r.Namespace, r.RelationName) {
+		m := s.ddl.maps[r.RelationID]
+		if m == nil || m.matches(r) || !s.f.syncing(r.Namespace, r.RelationName) {
+			delete(s.ddl.noticed, r.RelationID)
+			continue
+		}
+		// Judged once per state of the catalog: judging may read the
+		// masking plan again, which samples the source.
+		sig := fmt.Sprint(r.Namespace, r.RelationName, names, types, mods)
+		if s.ddl.noticed[r.RelationID] != sig {
+			s.ddl.noticed[r.RelationID] = sig
 			changed = append(changed, r)
 		}
 	}
