@@ -19,7 +19,7 @@ func sourceNotes(ctx context.Context, src *pgx.Conn, binDir, loMode string) ([]s
 	}
 	var notes []string
 	for _, m := range missing {
-		notes = append(notes, "the sync will stop: "+m)
+		notes = append(notes, refusalPrefix+m)
 	}
 	var los int64
 	if err := src.QueryRow(ctx, "SELECT count(*) FROM pg_catalog.pg_largeobject_metadata").Scan(&los); err != nil {
@@ -54,6 +54,21 @@ func sourceNotes(ctx context.Context, src *pgx.Conn, binDir, loMode string) ([]s
 			": the twin creates each it lacks as a NOLOGIN role that branch roles may SET ROLE to")
 	}
 	return notes, nil
+}
+
+// refusalPrefix starts the notes for what stops a sync.
+const refusalPrefix = "the sync will stop: "
+
+// planRefusal is the sentence a sync would stop with for what this host
+// lacks, from the plan's notes; "" when nothing stops it.
+func planRefusal(notes []string) string {
+	var out []string
+	for _, n := range notes {
+		if m, ok := strings.CutPrefix(n, refusalPrefix); ok {
+			out = append(out, m)
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // largeObjectNote says what sync.large_objects = mode does with n large

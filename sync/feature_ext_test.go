@@ -94,6 +94,9 @@ func TestDumpSyncRefusesMissingExtension(t *testing.T) {
 	if err != nil || !strings.Contains(p.String(), "warning: the sync will stop: "+want+"\n") {
 		t.Fatalf("mask plan = %v\n%s\nwant the warning %q", err, p, want)
 	}
+	if got := planRefusal(p.Warnings); got != want {
+		t.Errorf("mask plan's refusal (its exit 1) = %q, want %q", got, want)
+	}
 
 	d := &dumper{Source: source{URL: src.ConnString("app")}, Plan: plan(hashMasker{})}
 	err = d.Run(ctx, tgt, nil)

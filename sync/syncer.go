@@ -213,6 +213,8 @@ func (s *Syncer) MaskPlan(ctx context.Context) (api.MaskPlan, error) {
 	out := api.MaskPlan{Plan: raw, Text: warningLines(warnings) + plan.String(), Unclassified: len(plan.Unclassified()), Warnings: warnings}
 	if uerr := plan.UnclassifiedError(); uerr != nil {
 		out.Error = uerr.Error()
+	} else {
+		out.Error = planRefusal(plan.Warnings)
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -43,6 +44,9 @@ Exits 1 when any column is unclassified PII (a sync would stop); -o json for CI.
 			}
 			if p.Unclassified > 0 {
 				return fmt.Errorf("%d column(s) look like PII and have no rule; add the rules shown to [anonymize.columns] and restart the daemon", p.Unclassified)
+			}
+			if p.Error != "" {
+				return errors.New(p.Error)
 			}
 			return nil
 		},

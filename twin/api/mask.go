@@ -16,7 +16,8 @@ type MaskPlan struct {
 	Text string `json:"text"`
 	// Unclassified counts the columns that look like PII and have no rule.
 	Unclassified int `json:"unclassified"`
-	// Error is the sentence a sync stops with when Unclassified > 0.
+	// Error is the sentence a sync stops with: when Unclassified > 0, or
+	// when the source needs what this host lacks (an extension).
 	Error string `json:"error,omitempty"`
 	// Warnings are selected tables the sync leaves out (a configured
 	// publication does not hold them) and the like; Text starts with them.
