@@ -43,7 +43,7 @@ func newLogicalSyncer(s *Syncer, cfg config.Config, main Main, tmp, binDir strin
 		walWarn:  int64(cfg.Sync.RetainedWALWarning)}
 	l.f = &follower{
 		Source: s.src, Selection: s.sel, Parallel: cfg.Sync.Parallel,
-		Publication: cfg.Sync.Publication, UsePublication: cfg.Sync.Publication != "",
+		Slot: cfg.Sync.Slot, Publication: cfg.Sync.Publication, UsePublication: cfg.Sync.Publication != "",
 		TargetConn: main.ConnString,
 		Rebuild: func(ctx context.Context, fill func(context.Context, target) error) error {
 			_, err := main.Replace(ctx, func(ctx context.Context, conn string) error {

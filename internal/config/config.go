@@ -53,6 +53,8 @@ type Sync struct {
 	// Publication is logical mode's publication: empty, pgtwin creates and
 	// manages "pgtwin"; a name, an existing one used as it is, never altered.
 	Publication string `toml:"publication"`
+	// Slot is logical mode's replication slot on the source.
+	Slot string `toml:"slot"`
 	// Subset maps "schema.table" roots to SQL filters; empty copies every
 	// row. See subset.go.
 	Subset                map[string]string `toml:"subset"`
@@ -115,6 +117,7 @@ func DefaultConfig() Config {
 			Schedule:     "0 2 * * *",
 			Parallel:     4,
 			LargeObjects: "skip",
+			Slot:         "pgtwin",
 			// Non-nil, so a config that writes the empty value equals the default.
 			Subset:                map[string]string{},
 			SubsetSkipReferencing: []string{},

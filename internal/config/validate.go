@@ -31,6 +31,9 @@ func bad(key string, value any, reason string) error {
 }
 
 // Validate checks every value that can be checked without touching the host.
+// slotName is what PostgreSQL accepts as a replication slot's name.
+var slotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+
 func (c Config) Validate() error {
 	d := c.Daemon
 	if d.Socket == "" {
@@ -57,6 +60,9 @@ func (c Config) Validate() error {
 	}
 	if s.LargeObjects != "skip" && s.LargeObjects != "empty" && s.LargeObjects != "copy" {
 		return bad("sync.large_objects", s.LargeObjects, `must be "skip", "empty" or "copy"`)
+	}
+	if !slotName.MatchString(s.Slot) {
+		return bad("sync.slot", s.Slot, "must be 1 to 63 lower-case letters, digits and underscores (a replication slot's name)")
 	}
 	if s.RetainedWALWarning < 0 {
 		return bad("sync.retained_wal_warning", s.RetainedWALWarning, "must not be negative")
