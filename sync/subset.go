@@ -401,6 +401,20 @@ func aliasedCols(alias string, cols []string) string {
 	return strings.Join(q, ", ")
 }
 
+// beginSubset starts the read-write REPEATABLE READ transaction the key
+// sets need, whatever default_transaction_read_only says.
+func beginSubset(ctx context.Context, conn *pgx.Conn) error {
+	_, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ WRITE")
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "25006" {
+		return fmt.Errorf("sync.subset needs a source that accepts temporary tables (the subset's key sets), which a hot standby does not: point source.url at the primary, or empty [sync.subset]: %w", redact(err))
+	}
+	if err != nil {
+		return fmt.Errorf("subset: %w", redact(err))
+	}
+	return nil
+}
+
 // relKey names a table in maps: schema and name, which hold no NUL.
 func relKey(schema, name string) string { return schema + "\x00" + name }
 

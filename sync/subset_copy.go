@@ -37,8 +37,8 @@ func (r *run) startSubset(ctx context.Context, spec subsetSpec, tables []*table)
 	// Read-write, unlike the copy workers: the key sets are temporary
 	// tables, which a READ ONLY transaction may not create. The source
 	// role's privileges keep everything else out of reach.
-	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ"); err != nil {
-		return nil, fmt.Errorf("subset: %w", redact(err))
+	if err := beginSubset(ctx, conn); err != nil {
+		return nil, err
 	}
 	if _, err := conn.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(r.coord.snapshot)); err != nil {
 		return nil, fmt.Errorf("subset: import snapshot: %w", redact(err))

@@ -21,8 +21,8 @@ func subsetNotes(ctx context.Context, conn *pgx.Conn, sel selection, spec subset
 	if err != nil {
 		return nil, fmt.Errorf("subset: %w", err)
 	}
-	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ"); err != nil {
-		return nil, fmt.Errorf("subset: %w", redact(err))
+	if err := beginSubset(ctx, conn); err != nil {
+		return nil, err
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 	// The table list a run copies, without maskers.

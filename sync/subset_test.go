@@ -372,6 +372,8 @@ INSERT INTO accounts SELECT generate_series(1, 20);
 INSERT INTO ev SELECT i, '2024-01-01'::date + i, i % 20 + 1 FROM generate_series(1, 700) i;
 INSERT INTO notes SELECT i, i * 2, '2024-01-01'::date + i * 2 FROM generate_series(1, 350) i;
 ANALYZE;`)
+	// A source that defaults to read-only transactions still gets its key sets.
+	src.Exec(t, "postgres", "ALTER DATABASE app SET default_transaction_read_only = on")
 	const filter = "at >= '2025-11-01'"
 	want := func(q string) map[string]bool {
 		rows, err := src.Connect(t, "app").Query(ctx, q)
