@@ -50,7 +50,10 @@ func (s *session) recopy(ctx context.Context, rs *relState, reason string) error
 	}
 	defer repl.Close(context.WithoutCancel(ctx))
 	s.ddl.copies++
-	slot := fmt.Sprintf("%s_copy_%d_%d", strings.ToLower(s.f.Slot), os.Getpid(), s.ddl.copies)
+	// Slot names: at most 63 of [a-z0-9_].
+	suffix := fmt.Sprintf("_copy_%d_%d", os.Getpid(), s.ddl.copies)
+	slot := strings.ToLower(s.f.Slot)
+	slot = slot[:min(len(slot), 63-len(suffix))] + suffix
 	res, err := repl.CreateReplicationSlot(ctx, slot, "pgoutput", pgoutput.SlotOptions{Temporary: true, Snapshot: pgoutput.SnapshotExport})
 	if err != nil {
 		return fmt.Errorf("re-copy %s: %w (the source needs a free slot for it: raise max_replication_slots; or pgtwin sync now --resync)", rs.qname, redact(err))
