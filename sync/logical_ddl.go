@@ -481,7 +481,8 @@ func (s *session) diff(rs *relState, m *relMap, attrs []srcAttr) ([]ddlStmt, *re
 		known[mc.Num] = true
 		a, ok := byNum[mc.Num]
 		if !ok || a.dropped || a.generated {
-			stmts = append(stmts, ddlStmt{"ALTER TABLE " + tq + " DROP COLUMN IF EXISTS " + col(mc.Name), "column " + mc.Name + " dropped"})
+			// CASCADE as the source must have, if anything depended on it.
+			stmts = append(stmts, ddlStmt{"ALTER TABLE " + tq + " DROP COLUMN IF EXISTS " + col(mc.Name) + " CASCADE", "column " + mc.Name + " dropped"})
 			continue
 		}
 		i := at[a.num]

@@ -209,7 +209,7 @@ func (s *session) reshape(ctx context.Context, relid uint32, rs *relState, src *
 			}
 			a, ok := byNum[n]
 			if n == 0 || !ok || a.dropped || a.generated || seen[n] {
-				stmts = append(stmts, "ALTER TABLE "+tq+" DROP COLUMN "+col(c.name))
+				stmts = append(stmts, "ALTER TABLE "+tq+" DROP COLUMN "+col(c.name)+" CASCADE")
 				continue
 			}
 			seen[n] = true
