@@ -74,6 +74,8 @@ type selection struct {
 	// LargeObjects is sync.large_objects: "skip" (also when empty), "empty"
 	// or "copy".
 	LargeObjects string
+	// Subset is [sync.subset] and its companions (dump mode); zero: every row.
+	Subset subsetSpec
 	// outside are the tables (schema+"\x00"+table) that a configured
 	// publication leaves out: logical mode syncs no rows of them.
 	outside map[string]bool
@@ -220,6 +222,11 @@ func (r *run) fill(ctx context.Context, masker masker, step *string) error {
 	if err != nil {
 		return err
 	}
+	sub, err := r.startSubset(ctx, r.d.Selection.Subset, tables)
+	if err != nil {
+		return err
+	}
+	defer sub.close()
 	if err := r.dumpSchema(ctx); err != nil {
 		return err
 	}
@@ -240,7 +247,10 @@ func (r *run) fill(ctx context.Context, masker masker, step *string) error {
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ix := r.startIndexer(cctx, early, len(tables), cancel)
-	err = r.copyAll(cctx, tables, ix.copied)
+	err = r.copyAll(cctx, sub.whole(tables), ix.copied)
+	if err == nil {
+		err = sub.copy(cctx, r, ix.copied)
+	}
 	lap("copy")
 	if err != nil {
 		cancel()

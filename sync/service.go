@@ -285,6 +285,11 @@ func maskPlan(ctx context.Context, src source, sel selection, rules anonymize.Ru
 		return nil, redact(err)
 	}
 	plan.Warnings = append(plan.Warnings, notes...)
+	sub, err := subsetNotes(ctx, conn, sel, sel.Subset)
+	if err != nil {
+		return nil, err
+	}
+	plan.Warnings = append(plan.Warnings, sub...)
 	return plan, nil
 }
 

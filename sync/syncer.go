@@ -87,10 +87,14 @@ func New(cfg config.Config, main Main, opts Options) (*Syncer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("anonymize.key_file: %w", err)
 	}
+	subset, err := subsetFromConfig(cfg.Sync.Subset, cfg.Sync.SubsetSkipReferencing, cfg.Sync.SubsetForeignKeys)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
 	s := &Syncer{
 		mode:   cfg.Sync.Mode,
 		src:    source{URL: cfg.Source.URL, PasswordFile: cfg.Source.PasswordFile},
-		sel:    selection{IncludeSchemas: cfg.Sync.IncludeSchemas, ExcludeTables: cfg.Sync.ExcludeTables, LargeObjects: cfg.Sync.LargeObjects},
+		sel:    selection{IncludeSchemas: cfg.Sync.IncludeSchemas, ExcludeTables: cfg.Sync.ExcludeTables, LargeObjects: cfg.Sync.LargeObjects, Subset: subset},
 		rules:  rules,
 		policy: cfg.Anonymize.OnUnclassifiedPII,
 		key:    key,
