@@ -16,11 +16,8 @@ import (
 // every foreign key restored (post-data would fail on a dangling one) and
 // the unrelated table whole; a new filter gives the new subset; mask plan
 // shows the subset per table.
-func TestSubsetDumpRun(t *testing.T) {
+func testSubsetDumpRun(t *testing.T, src *pgtest.Cluster, check *pgx.Conn) {
 	ctx := context.Background()
-	src := pgtest.Start(t, pgtest.Options{Databases: []string{"app"}})
-	src.Exec(t, "app", subsetTables+subsetFKs+subsetFill)
-	check := src.Connect(t, "app")
 	tc, _ := newTarget(t)
 	log, logs := testLogger(t)
 

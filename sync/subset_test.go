@@ -174,11 +174,11 @@ func skipSet(skip []string) map[string]bool {
 
 // subsetRunFor is a dump run's state up to the copy: snapshot exported,
 // tables listed with their maskers.
-func subsetRunFor(t *testing.T, src *pgtest.Cluster, tgt target) (*run, []*table) {
+func subsetRunFor(t *testing.T, src *pgtest.Cluster, db string, tgt target) (*run, []*table) {
 	t.Helper()
 	ctx := context.Background()
 	log, _ := testLogger(t)
-	d := &dumper{Source: source{URL: src.ConnString("app")}, Backoff: backoff{Initial: 10 * time.Millisecond, Attempts: 2}, Log: log}
+	d := &dumper{Source: source{URL: src.ConnString(db)}, Backoff: backoff{Initial: 10 * time.Millisecond, Attempts: 2}, Log: log}
 	r := &run{d: d, tgt: tgt, p: &progress{}, log: log, parallel: 2, srcVersion: 150000}
 	t.Cleanup(r.close)
 	if err := r.exportSnapshot(ctx); err != nil {
@@ -229,11 +229,8 @@ var subsetSkip = []string{
 // recursive query finds, through the cycle, the self-reference, the
 // composite and the declared foreign key; a skipped foreign key is not
 // followed backwards, and following it gives its larger closure.
-func TestSubsetClosure(t *testing.T) {
+func testSubsetClosure(t *testing.T, src *pgtest.Cluster, check *pgx.Conn) {
 	ctx := context.Background()
-	src := pgtest.Start(t, pgtest.Options{Databases: []string{"app"}})
-	src.Exec(t, "app", subsetTables+subsetFKs+subsetFill)
-	check := src.Connect(t, "app")
 
 	const filter = "created_at > '2026-02-10 00:00+00'"
 	var selected, narrow int
@@ -241,7 +238,7 @@ func TestSubsetClosure(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, skip := range [][]string{subsetSkip, subsetSkip[1:]} {
-		r, tables := subsetRunFor(t, src, target{})
+		r, tables := subsetRunFor(t, src, "app", target{})
 		s, err := r.startSubset(ctx, subsetSpecOf(t, filter, skip...), tables)
 		if err != nil {
 			t.Fatalf("startSubset: %v", err)
@@ -295,11 +292,8 @@ func TestSubsetClosure(t *testing.T) {
 // A subset twin through the copy: masked, FK-whole (the twin accepts the
 // foreign keys afterwards), exactly the closure; a new filter gives the new
 // subset.
-func TestSubsetCopy(t *testing.T) {
+func testSubsetCopy(t *testing.T, src *pgtest.Cluster, check *pgx.Conn) {
 	ctx := context.Background()
-	src := pgtest.Start(t, pgtest.Options{Databases: []string{"app"}})
-	src.Exec(t, "app", subsetTables+subsetFKs+subsetFill)
-	check := src.Connect(t, "app")
 	tc := pgtest.Start(t, pgtest.Options{})
 
 	for i, filter := range []string{"created_at > '2026-02-10 00:00+00'", "created_at > '2026-02-05 00:00+00' AND id % 3 = 0"} {
@@ -311,7 +305,7 @@ func TestSubsetCopy(t *testing.T) {
 		}
 		tc.Exec(t, "postgres", "CREATE DATABASE "+db)
 		tc.Exec(t, db, subsetTables)
-		r, tables := subsetRunFor(t, src, target{ConnString: tc.ConnString(db)})
+		r, tables := subsetRunFor(t, src, "app", target{ConnString: tc.ConnString(db)})
 		s, err := r.startSubset(ctx, subsetSpecOf(t, filter, subsetSkip...), tables)
 		if err != nil {
 			t.Fatalf("startSubset: %v", err)
@@ -359,10 +353,10 @@ func TestSubsetCopy(t *testing.T) {
 // A partitioned root stands for its leaves; foreign keys to and from a
 // partitioned table are followed through the partitions' clones of them,
 // and skipped by the parent constraint's name.
-func TestSubsetPartitioned(t *testing.T) {
+func testSubsetPartitioned(t *testing.T, src *pgtest.Cluster) {
 	ctx := context.Background()
-	src := pgtest.Start(t, pgtest.Options{Databases: []string{"app"}})
-	src.Exec(t, "app", `
+	src.Exec(t, "postgres", "CREATE DATABASE part")
+	src.Exec(t, "part", `
 CREATE TABLE accounts (id int PRIMARY KEY);
 CREATE TABLE ev (id int, at date, account_id int REFERENCES accounts (id), PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
 CREATE TABLE ev_1 PARTITION OF ev FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
@@ -373,10 +367,10 @@ INSERT INTO ev SELECT i, '2024-01-01'::date + i, i % 20 + 1 FROM generate_series
 INSERT INTO notes SELECT i, i * 2, '2024-01-01'::date + i * 2 FROM generate_series(1, 350) i;
 ANALYZE;`)
 	// A source that defaults to read-only transactions still gets its key sets.
-	src.Exec(t, "postgres", "ALTER DATABASE app SET default_transaction_read_only = on")
+	src.Exec(t, "postgres", "ALTER DATABASE part SET default_transaction_read_only = on")
 	const filter = "at >= '2025-11-01'"
 	want := func(q string) map[string]bool {
-		rows, err := src.Connect(t, "app").Query(ctx, q)
+		rows, err := src.Connect(t, "part").Query(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -394,7 +388,7 @@ ANALYZE;`)
 	// An account's other events are not followed (the partitions' clones of
 	// ev_account_id_fkey go by the parent's name).
 	for _, skip := range [][]string{{"public.ev.ev_account_id_fkey"}, {"public.ev.ev_account_id_fkey", "public.notes.notes_ev_fkey"}} {
-		r, tables := subsetRunFor(t, src, target{})
+		r, tables := subsetRunFor(t, src, "part", target{})
 		spec, err := subsetFromConfig(map[string]string{"public.ev": filter}, skip, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -445,4 +439,15 @@ ANALYZE;`)
 		s.close()
 		r.close()
 	}
+}
+
+// One source for every subset test: the FK graph in app, partitions in part.
+func TestSubset(t *testing.T) {
+	src := pgtest.Start(t, pgtest.Options{Databases: []string{"app"}})
+	src.Exec(t, "app", subsetTables+subsetFKs+subsetFill)
+	check := src.Connect(t, "app")
+	t.Run("closure", func(t *testing.T) { testSubsetClosure(t, src, check) })
+	t.Run("copy", func(t *testing.T) { testSubsetCopy(t, src, check) })
+	t.Run("dump run", func(t *testing.T) { testSubsetDumpRun(t, src, check) })
+	t.Run("partitioned", func(t *testing.T) { testSubsetPartitioned(t, src) })
 }
