@@ -347,3 +347,44 @@ func TestLogicalNewTableUnclassified(t *testing.T) {
 		t.Errorf("values of the unclassified table reached the twin: %v", hits)
 	}
 }
+
+// BenchmarkLogical-style measurement, gated like the other benchmarks:
+// catch-up after a 50k-row table is copied again while pgbench keeps the
+// source writing (issue 14's benchmark). PGTWIN_BENCH=1 runs it.
+func TestBenchRecopyCatchUp(t *testing.T) {
+	if os.Getenv("PGTWIN_BENCH") != "1" {
+		t.Skip("benchmark: set PGTWIN_BENCH=1")
+	}
+	ctx := context.Background()
+	e := newLogicalEnv(t, 50000)
+	pgbench(t, e.src, "-i", "-s", "1", "-q")
+	e.src.Exec(t, "app", "ALTER TABLE pgbench_history REPLICA IDENTITY FULL")
+	f := e.follower()
+	if err := f.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+	waitState(t, f, stateStreaming, 3*time.Minute)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		out, err := exec.Command(filepath.Join(e.src.Bin, "pgbench"), "-h", "127.0.0.1", "-p", strconv.Itoa(e.src.Port),
+			"-U", "postgres", "-c", "2", "-T", "12", "-n", "app").CombinedOutput()
+		if err != nil {
+			t.Errorf("pgbench: %v\n%s", err, out)
+		}
+	})
+	time.Sleep(3 * time.Second)
+	start := time.Now()
+	e.src.Exec(t, "app", `ALTER TABLE customers ADD COLUMN added_at timestamptz DEFAULT clock_timestamp();
+		UPDATE customers SET mood = 'meh' WHERE id = 1;`)
+	e.sync(3 * time.Minute)
+	t.Logf("50k-row customers re-copied and caught up in %s while pgbench wrote", time.Since(start).Round(time.Millisecond))
+	wg.Wait()
+	e.sync(3 * time.Minute)
+	e.equal()
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(l, "table copied again") {
+			t.Log(l)
+		}
+	}
+}
