@@ -177,9 +177,14 @@ func (d *daemon) verifyConsistent(t *testing.T, when string) {
 		t.Errorf("%s: %d postmasters under the data dir (%v), want %d (main + %d branches)", when, len(pms), dirs, len(bs)+1, len(bs))
 	}
 
-	// Volumes: main, each snapshot, each branch; nothing half-made.
+	// Volumes: main, each snapshot, each branch, and the template a
+	// replace of main clones once a sync has run; nothing half-made.
 	root, vols := volumes(t, d.DataDir)
-	if want := 1 + len(snaps) + len(bs); len(vols) != want {
+	want := 1 + len(snaps) + len(bs)
+	if slices.ContainsFunc(vols, func(v string) bool { return strings.HasPrefix(v, "tmpl-") }) {
+		want++
+	}
+	if len(vols) != want {
 		t.Errorf("%s: %d volumes in %s (%v), want %d (main + %d snapshots + %d branches)", when, len(vols), root, vols, want, len(snaps), len(bs))
 	}
 	if testing.Verbose() {
