@@ -325,38 +325,43 @@ func computeSubset(ctx context.Context, conn *pgx.Conn, spec subsetSpec, tables 
 		s.edges = append(s.edges, fkEdge{name: name, child: c, parent: p, childCols: f.childCols, parentCols: f.parentCols, down: down})
 	}
 
-	// Generation 0: the roots' rows.
+	// Generation 0: the roots' rows. prev counts what each set gained in
+	// the last generation: a set that gained nothing is not followed.
+	prev := map[*subsetTable]int64{}
 	for _, sd := range seeds {
 		st := s.byName[relKey(sd.t.schema, sd.t.name)]
 		st.filter = sd.filter
 		// Bind parameter: the extended protocol runs one statement only,
 		// whatever the filter holds.
-		_, err := conn.Exec(ctx, "INSERT INTO "+st.set+" (rid, gen) SELECT ctid, $1::int FROM ONLY "+sd.t.qname+
+		tag, err := conn.Exec(ctx, "INSERT INTO "+st.set+" (rid, gen) SELECT ctid, $1::int FROM ONLY "+sd.t.qname+
 			" WHERE ("+sd.filter+") ON CONFLICT DO NOTHING", 0)
 		if err != nil {
 			return nil, fmt.Errorf("sync.subset filter of %s.%s: %w", sd.t.schema, sd.t.name, redact(err))
 		}
+		prev[st] += tag.RowsAffected()
 	}
 	// Each generation follows every edge from the rows the previous one
 	// added, until one adds none.
 	for gen := 1; ; gen++ {
 		var added int64
+		cur := map[*subsetTable]int64{}
 		for _, e := range s.edges {
-			n, err := s.follow(ctx, e.parent, e.parentCols, e.child, e.childCols, gen, true)
-			if err != nil {
-				return nil, fmt.Errorf("subset: foreign key %s: %w", e.name, err)
+			if prev[e.child] > 0 {
+				n, err := s.follow(ctx, e.parent, e.parentCols, e.child, e.childCols, gen, true)
+				if err != nil {
+					return nil, fmt.Errorf("subset: foreign key %s: %w", e.name, err)
+				}
+				added, cur[e.parent] = added+n, cur[e.parent]+n
 			}
-			added += n
-			if !e.down {
-				continue
+			if e.down && prev[e.parent] > 0 {
+				n, err := s.follow(ctx, e.child, e.childCols, e.parent, e.parentCols, gen, false)
+				if err != nil {
+					return nil, fmt.Errorf("subset: foreign key %s, referencing rows: %w", e.name, err)
+				}
+				added, cur[e.child] = added+n, cur[e.child]+n
 			}
-			n, err = s.follow(ctx, e.child, e.childCols, e.parent, e.parentCols, gen, false)
-			if err != nil {
-				return nil, fmt.Errorf("subset: foreign key %s, referencing rows: %w", e.name, err)
-			}
-			added += n
 		}
-		s.iterations = gen
+		s.iterations, prev = gen, cur
 		if added == 0 {
 			break
 		}
