@@ -91,6 +91,10 @@ func New(cfg config.Config, main Main, opts Options) (*Syncer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	if subset.enabled() && cfg.Sync.Mode == api.SyncModeLogical {
+		// config.Validate says so too; logical mode's initial copy shares fill.
+		return nil, errors.New("config: sync.subset works in dump mode only: logical mode follows every change of every row")
+	}
 	s := &Syncer{
 		mode:   cfg.Sync.Mode,
 		src:    source{URL: cfg.Source.URL, PasswordFile: cfg.Source.PasswordFile},
