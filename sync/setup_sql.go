@@ -51,6 +51,10 @@ func SetupSQL(cfg config.Config) (string, error) {
 	w.line("")
 	w.comment("Connect to the database.")
 	w.line("GRANT CONNECT ON DATABASE %s TO %s;", ident(db), ident(role))
+	if len(cfg.Sync.Subset) > 0 {
+		w.comment("sync.subset computes its row sets in temporary tables (PUBLIC usually has this).")
+		w.line("GRANT TEMPORARY ON DATABASE %s TO %s;", ident(db), ident(role))
+	}
 	w.line("")
 	w.readGrants(sel)
 	if !logical {

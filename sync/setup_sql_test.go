@@ -129,3 +129,21 @@ func TestSetupSQLDollarQuote(t *testing.T) {
 		t.Errorf("SetupSQL without source.url = %v, want ErrNoSource", err)
 	}
 }
+
+// TestSetupSQLSubset: a subset's temporary row sets need TEMPORARY, which
+// setup-sql grants only when sync.subset is set.
+func TestSetupSQLSubset(t *testing.T) {
+	cfg := setupConfig("dump", `postgres://ro@db.internal:5432/app`)
+	const grant = `GRANT TEMPORARY ON DATABASE "app" TO "ro";`
+	if sql, err := SetupSQL(cfg); err != nil || strings.Contains(sql, grant) {
+		t.Fatalf("without a subset: %v, or it grants TEMPORARY:\n%s", err, sql)
+	}
+	cfg.Sync.Subset = map[string]string{"public.orders": "created_at > now() - interval '30 days'"}
+	sql, err := SetupSQL(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sql, grant) {
+		t.Errorf("with a subset the SQL lacks %q:\n%s", grant, sql)
+	}
+}
