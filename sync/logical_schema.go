@@ -48,8 +48,18 @@ func (s *session) relState(ctx context.Context, r *pgoutput.Relation) (*relState
 	}
 	for attempt := 0; ; attempt++ {
 		rm, err := s.masker.Table(r.Namespace, r.RelationName, names)
-		if err != nil && attempt == 0 {
-			// A table created since the plan was made: read it again.
+		if err != nil && attempt < 8 {
+			// A table created since the plan was made: read it again. The
+			// walsender may send the creating transaction a moment before
+			// its commit is visible to other sessions, so a plan read at
+			// once can still miss it: wait a little more each time.
+			if attempt > 0 {
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+				}
+			}
 			m, err := s.plan(ctx)
 			if err != nil {
 				return nil, &planError{Table: rs.qname, Columns: names, Err: err}
