@@ -339,10 +339,6 @@ func (f *follower) setErr(err error) {
 // fault that needs a person.
 func (f *follower) run(ctx context.Context) {
 	log := f.logger()
-	// The slot's lag and retained WAL are read from the source for as long
-	// as the follower lives, not only while it streams: a twin that stopped
-	// on a fault must show the source running away from it.
-	go f.monitor(ctx)
 	err := f.follow(ctx)
 	if ctx.Err() != nil {
 		f.setState(stateStopped, "")

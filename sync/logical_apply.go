@@ -68,7 +68,9 @@ func newApplier(conn *pgconn.PgConn, log zerolog.Logger) *applier {
 
 // targetConfig is the apply session: replica role so the twin's triggers
 // and foreign keys stay quiet (the source already ran them), durable
-// commits (acks depend on them), and value formats as the source sends.
+// commits (acks depend on them), value formats as the source sends, and
+// search_path pg_catalog as on the source sessions, so format_type spells
+// a type alike on both sides (schema changes compare them).
 func targetConfig(connString string) (*pgconn.Config, error) {
 	cfg, err := pgconn.ParseConfig(connString)
 	if err != nil {
@@ -76,6 +78,7 @@ func targetConfig(connString string) (*pgconn.Config, error) {
 	}
 	for k, v := range map[string]string{
 		"session_replication_role":            "replica",
+		"search_path":                         "pg_catalog",
 		"synchronous_commit":                  "on",
 		"statement_timeout":                   "0",
 		"lock_timeout":                        "0",

@@ -52,6 +52,12 @@ func (f *follower) follow(ctx context.Context) error {
 			return err
 		}
 	}
+	// The slot exists now. Its lag and retained WAL are read from the source
+	// for as long as the follower lives (ctx is the worker's), not only while
+	// this loop streams: a twin that stopped on a fault must show the source
+	// running away from it.
+	go f.monitor(ctx)
+
 	b := f.Backoff.orDefault()
 	wait := b.Initial
 	for {

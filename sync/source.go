@@ -68,8 +68,12 @@ func (s source) connConfig() (*pgx.ConnConfig, error) {
 		cfg.Password = pw
 	}
 	// As pg_dump does: no timeouts cutting a long COPY, floats exact, dates
-	// unambiguous, and row security an error rather than silently fewer rows.
+	// unambiguous, row security an error rather than silently fewer rows,
+	// and a search_path of pg_catalog alone, so no object of the source's
+	// schemas shadows a built-in and format_type spells every other type
+	// with its schema, as it does in the twin's pinned sessions.
 	for k, v := range map[string]string{
+		"search_path":                         "pg_catalog",
 		"statement_timeout":                   "0",
 		"lock_timeout":                        "0",
 		"idle_in_transaction_session_timeout": "0",
