@@ -120,7 +120,7 @@ $pgtwin$`
 		return fmt.Errorf("branch role %s: %w", l.Role, redactSQL(err))
 	}
 	for _, r := range disarmed {
-		e.log.Warn().Str(logkey.Volume, inst.ID).Str("role", r).
+		e.log.Warn().Str(logkey.Volume, inst.ID).Str(logkey.Role, r).
 			Msg("disarmed a privileged role the daemon did not make (superuser, createrole, replication, bypassrls or a pg_* role): it cannot log in to this branch")
 	}
 	return nil

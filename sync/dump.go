@@ -182,7 +182,7 @@ func (d *dumper) Run(ctx context.Context, tgt target, p *progress) (err error) {
 	}
 	p.setStep(stepDone)
 	st := p.Stats()
-	log.Info().Int("tables", st.TablesTotal).Int64(logkey.Rows, st.Rows).Int64(logkey.Bytes, st.Bytes).
+	log.Info().Int(logkey.Tables, st.TablesTotal).Int64(logkey.Rows, st.Rows).Int64(logkey.Bytes, st.Bytes).
 		Dur(logkey.Duration, time.Since(start)).Msg("dump sync finished")
 	return nil
 }
@@ -343,6 +343,6 @@ func (r *run) connect(ctx context.Context) error {
 		return fmt.Errorf("the twin runs PostgreSQL %d, older than the source's %d: install postgresql-%d and point engine.postgres_bin at it",
 			majorOf(tv), majorOf(r.srcVersion), majorOf(r.srcVersion))
 	}
-	r.log.Info().Int("source_version", r.srcVersion).Int("target_version", tv).Msg("connected to source and target")
+	r.log.Info().Int(logkey.SourceVersion, r.srcVersion).Int("target_version", tv).Msg("connected to source and target")
 	return nil
 }

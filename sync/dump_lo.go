@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgtwin/pgtwin/internal/logkey"
 )
 
 // Large objects live outside every table, so no column rule masks them,
@@ -72,6 +74,6 @@ func (r *run) largeObjects(ctx context.Context) error {
 			}
 		}
 	}
-	r.log.Info().Int("large_objects", len(oids)).Int64("bytes", bytes).Str("mode", mode).Msg("large objects restored")
+	r.log.Info().Int("large_objects", len(oids)).Int64("bytes", bytes).Str(logkey.Mode, mode).Msg("large objects restored")
 	return nil
 }

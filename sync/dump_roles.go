@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgtwin/pgtwin/internal/logkey"
 )
 
 // Roles and grants. The twin restores the source's grants (GRANT/REVOKE on
@@ -69,7 +71,7 @@ func (r *run) createSourceRoles(ctx context.Context) error {
 		if _, err := r.tgtConn.Exec(ctx, "CREATE ROLE "+role+" NOLOGIN ROLE "+hub); err != nil {
 			return fmt.Errorf("create role %s named by the source's grants: %w", n, err)
 		}
-		r.log.Info().Str("role", n).Msg("created NOLOGIN role named by the source's grants or policies")
+		r.log.Info().Str(logkey.Role, n).Msg("created NOLOGIN role named by the source's grants or policies")
 	}
 	return nil
 }
@@ -96,7 +98,7 @@ func (r *run) skipDefaultACL(e tocEntry) bool {
 	if e.desc != "DEFAULT ACL" {
 		return false
 	}
-	r.log.Info().Str("default_acl", e.tag).Msg("default privileges not restored: the twin's objects are created by branch roles, not the source's")
+	r.log.Info().Str(logkey.Object, "default privileges "+e.tag).Msg("default privileges not restored: the twin's objects are created by branch roles, not the source's")
 	return true
 }
 

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgtwin/pgtwin/internal/logkey"
 )
 
 // The schema travels as a schema-only custom-format archive in a private
@@ -97,7 +99,7 @@ func (r *run) restorePreData(ctx context.Context) error {
 func (r *run) restorePostData(ctx context.Context, skip map[int]bool) error {
 	list, err := r.tocList(ctx, func(e tocEntry) bool {
 		if e.desc == "EVENT TRIGGER" || e.desc == "COMMENT" && strings.HasPrefix(e.tag, "EVENT TRIGGER ") {
-			r.log.Warn().Str("event_trigger", e.tag).Msg("event trigger not restored: it needs a superuser")
+			r.log.Warn().Str(logkey.Object, "event trigger "+e.tag).Msg("event trigger not restored: it needs a superuser")
 			return false
 		}
 		if ref, ok := parseTOCRef(e.line); ok && skip[ref.id] {
@@ -279,7 +281,7 @@ func (r *run) createExtensions(ctx context.Context) (missing []string, err error
 			_, err = r.tgtConn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS "+pgx.Identifier{e.name}.Sanitize()+" WITH SCHEMA "+schema)
 		}
 		if err != nil {
-			r.log.Warn().Err(redact(err)).Str("extension", e.name).Msg("extension not available on this host")
+			r.log.Warn().Err(redact(err)).Str(logkey.Extension, e.name).Msg("extension not available on this host")
 			missing = append(missing, fmt.Sprintf("%s (%s)", e.name, redact(err)))
 		}
 	}

@@ -378,7 +378,7 @@ func (s *session) reconcile(ctx context.Context, rs *relState) error {
 		if err := s.ap.exec(ctx, st.sql); err != nil {
 			return fmt.Errorf("apply schema change of %s (%s): %w", rs.qname, st.what, err)
 		}
-		s.log.Info().Str(logkey.Table, rs.qname).Str("change", st.what).Msg("schema change applied to the twin")
+		s.log.Info().Str(logkey.Table, rs.qname).Str(logkey.Change, st.what).Msg("schema change applied to the twin")
 	}
 	delete(s.ap.tables, m.qname())
 	delete(s.ap.tables, rs.qname)

@@ -119,7 +119,7 @@ func (f *follower) Fill(ctx context.Context, tgt target, p *progress) (err error
 	}
 	p.setStep(stepDone)
 	st := p.Stats()
-	log.Info().Int("tables", st.TablesTotal).Int64(logkey.Rows, st.Rows).Str(logkey.LSN, slot.ConsistentPoint.String()).
+	log.Info().Int(logkey.Tables, st.TablesTotal).Int64(logkey.Rows, st.Rows).Str(logkey.LSN, slot.ConsistentPoint.String()).
 		Dur(logkey.Duration, time.Since(start)).Msg("initial copy finished")
 	return nil
 }

@@ -28,7 +28,7 @@ import (
 func (s *session) recopy(ctx context.Context, rs *relState, reason string) error {
 	relid := rs.rel.RelationID
 	start := time.Now()
-	s.log.Warn().Str(logkey.Table, rs.qname).Str("reason", reason).Msg("the stream cannot bring this table up to date: copying it again")
+	s.log.Warn().Str(logkey.Table, rs.qname).Str(logkey.Reason, reason).Msg("the stream cannot bring this table up to date: copying it again")
 	s.f.setTableWarning(rs.qname, fmt.Sprintf("table %s is being copied again from the source: %s", rs.qname, reason))
 	if err := s.ap.begin(ctx); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgtwin/pgtwin/anonymize"
+	"github.com/pgtwin/pgtwin/internal/logkey"
 
 	"github.com/pgtwin/pgtwin/sync/pgoutput"
 )
@@ -118,7 +119,7 @@ func (s *session) relState(ctx context.Context, r *pgoutput.Relation) (*relState
 			return nil, fmt.Errorf("masking plan for %s (columns %s) does not cover column(s) %s: %w", rs.qname, strings.Join(vm.Columns(), ", "), strings.Join(unknown, ", "), errNeedsResync)
 		}
 		if attempt == 0 {
-			s.log.Info().Str("table", rs.qname).Strs("columns", unknown).Msg("new columns on the source: checking the masking plan")
+			s.log.Info().Str(logkey.Table, rs.qname).Strs(logkey.Columns, unknown).Msg("new columns on the source: checking the masking plan")
 		}
 		m, err := s.plan(ctx)
 		if err != nil {

@@ -44,4 +44,19 @@ const (
 	SourceVersion = "source_version"
 	// ProtoVersion is the pgoutput proto_version asked for.
 	ProtoVersion = "proto_version"
+	// Tables counts tables (of a copy, a subset).
+	Tables = "tables"
+	// Columns lists column names (never their values).
+	Columns = "columns"
+	// Role is a database role's name.
+	Role = "role"
+	// Extension is a PostgreSQL extension's name.
+	Extension = "extension"
+	// Object names a database object pgtwin left out or changed (an event
+	// trigger, a default ACL entry).
+	Object = "object"
+	// Mode is a configured mode (sync.mode, sync.large_objects).
+	Mode = "mode"
+	// Change says what a schema change was.
+	Change = "change"
 )
