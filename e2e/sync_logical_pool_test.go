@@ -26,7 +26,8 @@ import (
 func TestSyncLogicalPool(t *testing.T) {
 	src := startShopOpts(t, 500, pgtest.Options{Logical: true})
 	// ticks takes the burst; events makes a rebuild need room (about
-	// 60 MB of rows, and as much WAL again while it is copied).
+	// 60 MB of rows; the fill writes next to no WAL for them, wal_level
+	// being minimal while it runs).
 	src.Exec(t, "shop", `CREATE TABLE ticks (id bigserial PRIMARY KEY, n int NOT NULL);
 		CREATE TABLE events (id bigint PRIMARY KEY, kind text NOT NULL, payload text NOT NULL);
 		INSERT INTO events SELECT i, 'k' || (i % 7), translate(repeat(md5(i::text), 8), '0123456789', 'ghijklmnop')
@@ -76,7 +77,7 @@ func TestSyncLogicalPool(t *testing.T) {
 	// 2. A resync on a pool too full for a second copy.
 	volumes := filepath.Join(d.DataDir, "volumes")
 	filler := filepath.Join(volumes, ".filler") // not a volume: the driver lists directories only
-	fillPool(t, volumes, filler, 80<<20)
+	fillPool(t, volumes, filler, 30<<20)
 	r := d.must(root, "sync", "now", "--resync", "-o", "json")
 	if st := decode[api.SyncStatus](t, r); st.State != api.SyncInitializing {
 		t.Fatalf("sync now --resync answered %+v, want the resync shown as begun (initializing)", st)
