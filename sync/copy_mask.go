@@ -36,7 +36,7 @@ func anonymizePlan(rules anonymize.Rules, policy string, key []byte, sel selecti
 			return nil, err
 		}
 		if err := plan.UnclassifiedError(); err != nil {
-			return nil, err
+			return nil, newUnclassifiedPlan(plan, key, err)
 		}
 		return planMasker(plan, key), nil
 	}

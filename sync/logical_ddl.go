@@ -76,17 +76,15 @@ type ddlState struct {
 	final   pgoutput.LSN            // commit LSN of the transaction being received
 	version int                     // the source's server_version_num
 	copies  int                     // re-copies so far (temporary slot names)
-	// tablesAt is when the source was last checked for new tables;
-	// blocked are new ones not followed (unclassified PII).
+	// tablesAt is when the source was last checked for new tables.
 	tablesAt time.Time
-	blocked  map[string]bool
 	noticed  map[uint32]string // catalog states checkChanged judged
 }
 
 // loadRelations reads what the twin records of its tables.
 func (s *session) loadRelations(ctx context.Context, version int) error {
 	s.ddl = &ddlState{maps: map[uint32]*relMap{}, skip: map[uint32]pgoutput.LSN{}, checked: map[uint64]bool{}, version: version,
-		blocked: map[string]bool{}, noticed: map[uint32]string{}}
+		noticed: map[uint32]string{}}
 	if err := s.ap.exec(ctx, "SET client_min_messages = warning; "+relationsDDL+"; RESET client_min_messages"); err != nil {
 		return fmt.Errorf("relations table: %w", err)
 	}

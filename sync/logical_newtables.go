@@ -2,12 +2,10 @@ package twinsync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/pgtwin/pgtwin/anonymize"
 	"github.com/pgtwin/pgtwin/internal/logkey"
 	"github.com/pgtwin/pgtwin/sync/pgoutput"
 )
@@ -38,7 +36,7 @@ func (s *session) followNewTables(ctx context.Context) error {
 	var fresh []sourceTable
 	for _, t := range tables {
 		q := t.qname()
-		if known[q] || s.ddl.blocked[q] || !s.f.syncing(t.schema, t.name) {
+		if _, blocked := s.blocked[q]; known[q] || blocked || !s.f.syncing(t.schema, t.name) {
 			continue
 		}
 		if _, ok, err := s.twinColumns(ctx, q); err != nil || ok {
@@ -53,36 +51,21 @@ func (s *session) followNewTables(ctx context.Context) error {
 		return nil
 	}
 	// Judge them first: one with PII the rules do not cover is not
-	// followed (and not published), with a warning, and the twin goes on.
+	// followed (and not published); its warning says so, and the twin goes on.
 	m, err := s.plan(ctx)
 	if err != nil {
-		if !errors.Is(err, anonymize.ErrUnclassified) {
-			return fmt.Errorf("masking plan for new tables: %w", err)
-		}
-		var keep []sourceTable
-		for _, t := range fresh {
-			if strings.Contains(err.Error(), t.schema+"."+t.name+".") {
-				s.ddl.blocked[t.qname()] = true
-				s.f.setTableWarning(t.qname(), fmt.Sprintf("table %s was created on the source and is not followed: %v", t.qname(), err))
-				s.log.Warn().Str(logkey.Table, t.qname()).Msg("new table on the source has unclassified PII: not followed")
-				continue
-			}
-			keep = append(keep, t)
-		}
-		if len(keep) == len(fresh) {
-			// The plan fails elsewhere: the new tables cannot be judged
-			// now; the table whose column fails stops apply at its next
-			// change, as it would without them.
-			for _, t := range fresh {
-				s.ddl.blocked[t.qname()] = true
-				s.f.setTableWarning(t.qname(), fmt.Sprintf("table %s was created on the source and is not followed: the masking plan fails: %v", t.qname(), err))
-			}
-			return nil
-		}
-		fresh = keep
-	} else {
-		s.masker = m
+		return fmt.Errorf("masking plan for new tables: %w", err)
 	}
+	s.masker = m
+	var keep []sourceTable
+	for _, t := range fresh {
+		if _, ok := s.blocked[t.qname()]; ok {
+			s.log.Warn().Str(logkey.Table, t.qname()).Msg("new table on the source has unclassified PII: not followed")
+			continue
+		}
+		keep = append(keep, t)
+	}
+	fresh = keep
 	if len(fresh) == 0 {
 		return nil
 	}

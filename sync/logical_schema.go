@@ -48,6 +48,9 @@ func (s *session) relState(ctx context.Context, r *pgoutput.Relation) (*relState
 		names[i] = c.Name
 	}
 	for attempt := 0; ; attempt++ {
+		if brs, ok, err := s.blockedRel(rs, names); ok {
+			return brs, err
+		}
 		rm, err := s.masker.Table(r.Namespace, r.RelationName, names)
 		if err != nil && attempt < 8 {
 			// A table created since the plan was made: read it again. The
@@ -136,7 +139,7 @@ func (s *session) plan(ctx context.Context) (masker, error) {
 	for attempt := 1; ; attempt++ {
 		m, err := s.f.Plan(ctx, s.src)
 		if err == nil || attempt == 3 || ctx.Err() != nil || errors.Is(err, anonymize.ErrUnclassified) {
-			return m, err
+			return s.takePlan(m, err)
 		}
 		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
 	}

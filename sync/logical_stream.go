@@ -182,6 +182,10 @@ type session struct {
 	versions map[uint64]*relState
 	nextVer  uint64
 	ddl      *ddlState
+	// blocked are the tables the masking plan leaves out for unclassified
+	// PII (blockedErr says which columns and the rules to add).
+	blocked    map[string]blockedTable
+	blockedErr error
 
 	durable   pgoutput.LSN // end of the last transaction committed in the twin
 	acked     pgoutput.LSN // what the source was told (durable, or an idle WAL end)
@@ -226,6 +230,9 @@ func (f *follower) session(ctx context.Context) (err error) {
 		return err
 	}
 	s.acked, s.lastEnd = s.durable, s.durable
+	if err := s.pitrSetup(ctx); err != nil {
+		return err
+	}
 	f.markApplied(s.durable, 0, 0, 0)
 
 	scfg, err := f.Source.connConfig()
@@ -242,11 +249,13 @@ func (f *follower) session(ctx context.Context) (err error) {
 	if err := f.checkSlot(ctx, s.src, version); err != nil {
 		return err
 	}
-	if s.masker, err = f.Plan(ctx, s.src); err != nil {
-		return fmt.Errorf("masking plan: %w", err)
-	}
+	// The twin's record of its tables first: the plan tells the tables it
+	// blocks that the twin has from those it does not.
 	if err := s.loadRelations(ctx, version); err != nil {
 		return err
+	}
+	if s.masker, err = s.takePlan(f.Plan(ctx, s.src)); err != nil {
+		return fmt.Errorf("masking plan: %w", err)
 	}
 	if s.repl, err = pgoutput.ConnectConfig(ctx, &scfg.Config); err != nil {
 		return fmt.Errorf("source replication connection: %w", err)
@@ -390,6 +399,9 @@ func (s *session) commitGroup(ctx context.Context) error {
 	if !s.ap.open {
 		return nil
 	}
+	if err := s.pitrRecord(ctx); err != nil {
+		return err
+	}
 	if err := s.ap.commit(ctx, s.f.Slot, s.lastEnd); err != nil {
 		return err
 	}
@@ -429,6 +441,9 @@ func (s *session) handle(ctx context.Context, x *pgoutput.XLogData) error {
 		s.skip = m.FinalLSN < s.lastEnd
 		s.ddl.final = m.FinalLSN
 		if !s.skip {
+			if err := s.pitrBegin(ctx, m.CommitTime); err != nil {
+				return err
+			}
 			if s.pending.IsZero() {
 				s.pending = m.CommitTime
 				s.f.setPending(m.CommitTime)
@@ -557,6 +572,9 @@ func (s *session) streamCommit(ctx context.Context, m *pgoutput.StreamCommit) er
 	s.f.mu.Unlock()
 	if m.CommitLSN < s.lastEnd {
 		return nil // applied before a restart
+	}
+	if err := s.pitrBegin(ctx, m.CommitTime); err != nil {
+		return err
 	}
 	if s.pending.IsZero() {
 		s.pending = m.CommitTime

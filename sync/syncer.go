@@ -209,6 +209,7 @@ func (s *Syncer) MaskPlan(ctx context.Context) (api.MaskPlan, error) {
 		if sel, warnings, err = s.logical.f.maskSelection(ctx, maskBackoff); err != nil {
 			return api.MaskPlan{}, err
 		}
+		warnings = append(warnings, s.logical.f.blockedWarnings()...)
 	}
 	plan, err := maskPlan(ctx, s.src, sel, s.rules, s.policy, maskBackoff, s.log)
 	if err != nil {
