@@ -92,6 +92,9 @@ type Branches struct {
 // Snapshots is the [snapshots] section.
 type Snapshots struct {
 	Keep int `toml:"keep"`
+	// PITRWindow is how long main's WAL is archived in logical mode, so a
+	// branch --at any second in it is recovered exactly; 0 turns it off.
+	PITRWindow Duration `toml:"pitr_window"`
 }
 
 // Anonymize is the [anonymize] section. Columns maps "schema.table.column" to

@@ -97,6 +97,7 @@ func TestValidateNamesFieldAndValue(t *testing.T) {
 			c.Anonymize.Columns = map[string]map[string]any{"users.email": {"transform": "email"}}
 		}, "anonymize.columns", "schema.table.column"},
 		{func(c *Config) { c.Snapshots.Keep = 0 }, "snapshots.keep", "at least 1"},
+		{func(c *Config) { c.Snapshots.PITRWindow = -1 }, "snapshots.pitr_window", "negative"},
 		{func(c *Config) { c.Sync.Slot = "Pgtwin-Dev" }, "sync.slot", "Pgtwin-Dev"},
 		{func(c *Config) { c.Sync.RetainedWALWarning = -1 }, "sync.retained_wal_warning", "negative"},
 	}

@@ -127,6 +127,9 @@ func (c Config) Validate() error {
 	if c.Snapshots.Keep < 1 {
 		return bad("snapshots.keep", c.Snapshots.Keep, "must be at least 1")
 	}
+	if c.Snapshots.PITRWindow < 0 {
+		return bad("snapshots.pitr_window", c.Snapshots.PITRWindow.String(), "must not be negative")
+	}
 
 	a := c.Anonymize
 	if a.KeyFile == "" {
