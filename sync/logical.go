@@ -99,6 +99,9 @@ type follower struct {
 	// CatchUpTimeout bounds how long Snapshot waits for the twin to catch
 	// up with the source's position at the time of the call; default 2 min.
 	CatchUpTimeout time.Duration
+	// PITRWindow > 0 records each twin transaction's source commit times
+	// for exact --at (logical_pitr.go).
+	PITRWindow time.Duration
 
 	Backoff backoff // reconnect waits; Attempts is ignored (retries forever)
 	Log     zerolog.Logger
@@ -112,6 +115,7 @@ type follower struct {
 	passed  pgoutput.LSN // applied, or idle-acknowledged beyond
 	waiters []chan struct{}
 	pause   chan *pauseReq
+	pitr    pitrState // the open group's commit times (logical_pitr.go)
 	// fault, when set (tests only), is called at points where a crash is
 	// interesting: "commit" after the twin committed, before the ack;
 	// "stream" after a change of a streamed transaction was buffered.

@@ -51,9 +51,10 @@ func newLogicalSyncer(s *Syncer, cfg config.Config, main Main, tmp, binDir strin
 			})
 			return err
 		},
-		SpillDir: tmp,
-		TempDir:  tmp,
-		Log:      s.log,
+		SpillDir:   tmp,
+		TempDir:    tmp,
+		PITRWindow: cfg.Snapshots.PITRWindow.D(),
+		Log:        s.log,
 	}
 	l.f.Plan = planSynced(l.f, s.rules, s.policy, s.key)
 	sched, err := newScheduler(schedulerConfig{Spec: cfg.Sync.Schedule, Run: l.snapshot, Log: s.log})
