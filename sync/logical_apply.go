@@ -31,11 +31,13 @@ type applier struct {
 	tables map[string]*twinTable // by quoted name
 
 	open bool // a target transaction is open
-	// Inserts wait here per table, as long as that table sees nothing
-	// else: many go in as one COPY, a few as prepared INSERTs. Tables are
-	// independent in the twin (the replica role fires no trigger and
+	// Changes wait here per table, as long as that table sees only
+	// changes of one kind (inserts: of one column set): many inserts go in
+	// as one COPY, many updates or deletes by key as one statement
+	// (logical_apply_set.go), a few as prepared statements each. Tables
+	// are independent in the twin (the replica role fires no trigger and
 	// checks no foreign key), so only each table's own order is kept.
-	runs    map[string]*insRun
+	runs    map[string]*applyRun
 	pending int // rows in runs
 	copyBuf []byte
 	batch   pgconn.Batch
@@ -43,13 +45,16 @@ type applier struct {
 	missing int64 // updates and deletes that found no row
 }
 
-type insRun struct {
-	key  string // relation version and column set
+type applyRun struct {
+	kind byte   // 'I', 'U', 'D'
+	key  string // relation version, kind (and for inserts column set)
 	rows []*change
+	tt   *twinTable
+	at   map[string]int // updates and deletes: row index by key values
 }
 
 type queuedStmt struct {
-	check bool // expects one row
+	want  int64 // rows it must find (updates and deletes), 0: no check
 	table string
 }
 
@@ -60,6 +65,11 @@ type twinTable struct {
 	// always are GENERATED ALWAYS AS IDENTITY columns: an UPDATE cannot set
 	// them, and on the source none could have changed them.
 	always map[string]bool
+	typ    map[string]string // type name without modifier (bpchar, not character(1)), for casts from text
+	// What set-based apply must not cross (logical_apply_set.go).
+	uniq     map[string]bool // columns of a unique or exclusion index
+	uniqAll  bool            // such an index has an expression or predicate
+	rowByRow bool            // triggers fire or rules rewrite: row by row only
 }
 
 func newApplier(conn *pgconn.PgConn, log zerolog.Logger) *applier {
@@ -116,13 +126,13 @@ const copyMin = 16
 
 // flush sends the waiting inserts and the queued statements, in order.
 func (a *applier) flush(ctx context.Context) error {
-	if err := a.flushInserts(ctx); err != nil {
+	if err := a.flushRuns(ctx); err != nil {
 		return err
 	}
 	return a.flushBatch(ctx)
 }
 
-func (a *applier) flushInserts(ctx context.Context) error {
+func (a *applier) flushRuns(ctx context.Context) error {
 	for qname := range a.runs {
 		if err := a.flushRun(ctx, qname); err != nil {
 			return err
@@ -131,15 +141,18 @@ func (a *applier) flushInserts(ctx context.Context) error {
 	return nil
 }
 
-// flushRun sends the waiting inserts of one table.
+// flushRun sends the waiting changes of one table.
 func (a *applier) flushRun(ctx context.Context, qname string) error {
-	run := a.runs[qname]
-	if run == nil {
+	r := a.runs[qname]
+	if r == nil {
 		return nil
 	}
 	delete(a.runs, qname)
-	ins := run.rows
-	a.pending -= len(ins)
+	a.pending -= len(r.rows)
+	if r.kind != 'I' {
+		return a.flushSet(ctx, r)
+	}
+	ins := r.rows
 	if len(ins) < copyMin {
 		for _, c := range ins {
 			if err := a.insert(ctx, c); err != nil {
@@ -200,9 +213,12 @@ func (a *applier) flushBatch(ctx context.Context) error {
 		return fmt.Errorf("apply: %w", redact(err))
 	}
 	for i, r := range res {
-		if i < len(q) && q[i].check && r.CommandTag.RowsAffected() == 0 {
-			a.missing++
-			a.log.Warn().Str(logkey.Table, q[i].table).Msg("update or delete found no row in the twin")
+		if i >= len(q) || q[i].want == 0 {
+			continue
+		}
+		if n := q[i].want - r.CommandTag.RowsAffected(); n > 0 {
+			a.missing += n
+			a.log.Warn().Str(logkey.Table, q[i].table).Int64(logkey.Rows, n).Msg("update or delete found no row in the twin")
 		}
 	}
 	return nil
@@ -239,12 +255,12 @@ func (a *applier) rollback(ctx context.Context) {
 	a.tables = map[string]*twinTable{} // an ADD COLUMN may have been undone
 }
 
-func (a *applier) queue(ctx context.Context, stmt string, params [][]byte, check bool, table string) error {
+func (a *applier) queue(ctx context.Context, stmt string, params [][]byte, formats []int16, want int64, table string) error {
 	if err := a.flushRun(ctx, table); err != nil {
 		return err
 	}
-	a.batch.ExecPrepared(stmt, params, nil, nil)
-	a.queued = append(a.queued, queuedStmt{check: check, table: table})
+	a.batch.ExecPrepared(stmt, params, formats, nil)
+	a.queued = append(a.queued, queuedStmt{want: want, table: table})
 	if len(a.queued) >= maxQueued {
 		return a.flush(ctx)
 	}
@@ -307,19 +323,21 @@ func (a *applier) loadTable(ctx context.Context, qname string) (*twinTable, erro
 	sql := `SELECT a.attname, NOT EXISTS (SELECT 1 FROM pg_catalog.pg_operator o
 			WHERE o.oprname = '=' AND o.oprleft = o.oprright
 			AND o.oprleft = coalesce(nullif(t.typelem, 0), nullif(t.typbasetype, 0), t.oid)),
-			a.attidentity = 'a'
+			a.attidentity = 'a', pg_catalog.format_type(a.atttypid, -1)
 		FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 		WHERE a.attrelid = ` + quoteLiteral(qname) + `::regclass AND a.attnum > 0 AND NOT a.attisdropped`
-	res, err := a.conn.Exec(ctx, sql).ReadAll()
+	res, err := a.conn.Exec(ctx, sql+"; "+setLimitsSQL(qname)).ReadAll()
 	if err != nil {
 		return nil, fmt.Errorf("twin table %s: %w", qname, redact(err))
 	}
-	tt := &twinTable{cols: map[string]bool{}, noEq: map[string]bool{}, always: map[string]bool{}}
+	tt := &twinTable{cols: map[string]bool{}, noEq: map[string]bool{}, always: map[string]bool{}, typ: map[string]string{}}
 	for _, row := range res[0].Rows {
 		tt.cols[string(row[0])] = true
 		tt.noEq[string(row[0])] = string(row[1]) == "t"
 		tt.always[string(row[0])] = string(row[2]) == "t"
+		tt.typ[string(row[0])] = string(row[3])
 	}
+	tt.readSetLimits(res[1].Rows)
 	if len(tt.cols) == 0 {
 		return nil, fmt.Errorf("table %s is not in the twin: %w", qname, errNeedsResync)
 	}
@@ -336,39 +354,62 @@ func (a *applier) apply(ctx context.Context, c *change) error {
 	if err != nil {
 		return err
 	}
-	var key strings.Builder
-	key.WriteString(strconv.FormatUint(rs.ver, 10))
-	key.WriteByte(c.kind)
-	switch c.kind {
-	case 'I':
-		key.WriteByte('/')
+	if c.kind == 'I' {
+		var key strings.Builder
+		key.WriteString(strconv.FormatUint(rs.ver, 10))
+		key.WriteString("I/")
 		for i, v := range c.newT {
 			if v.Kind != pgoutput.TupleUnchanged {
 				key.WriteString(strconv.Itoa(i))
 				key.WriteByte(',')
 			}
 		}
-		k := key.String()
-		run := a.runs[rs.qname]
-		if run != nil && run.key != k {
-			if err := a.flushRun(ctx, rs.qname); err != nil {
-				return err
-			}
-			run = nil
+		r, err := a.runFor(ctx, rs.qname, key.String(), c.kind, tt)
+		if err != nil {
+			return err
 		}
-		if run == nil {
-			if a.runs == nil {
-				a.runs = map[string]*insRun{}
-			}
-			run = &insRun{key: k}
-			a.runs[rs.qname] = run
-		}
-		run.rows = append(run.rows, c)
-		if a.pending++; a.pending >= maxQueued*5 {
-			return a.flushInserts(ctx)
-		}
-		return nil
+		r.rows = append(r.rows, c)
+		return a.added(ctx)
 	}
+	if k := setKey(c, tt); k != "" {
+		return a.addSet(ctx, c, tt, k)
+	}
+	return a.changeRow(ctx, c, tt)
+}
+
+// runFor returns the run of table qname with key k, sending a waiting run
+// of another key first.
+func (a *applier) runFor(ctx context.Context, qname, k string, kind byte, tt *twinTable) (*applyRun, error) {
+	r := a.runs[qname]
+	if r != nil && r.key != k {
+		if err := a.flushRun(ctx, qname); err != nil {
+			return nil, err
+		}
+		r = nil
+	}
+	if r == nil {
+		if a.runs == nil {
+			a.runs = map[string]*applyRun{}
+		}
+		r = &applyRun{kind: kind, key: k, tt: tt}
+		a.runs[qname] = r
+	}
+	return r, nil
+}
+
+// added counts a row added to a run and bounds what waits.
+func (a *applier) added(ctx context.Context) error {
+	if a.pending++; a.pending >= maxQueued*5 {
+		return a.flushRuns(ctx)
+	}
+	return nil
+}
+
+// changeRow queues an update or delete as a statement of its own.
+func (a *applier) changeRow(ctx context.Context, c *change, tt *twinTable) error {
+	var key strings.Builder
+	key.WriteString(strconv.FormatUint(c.rs.ver, 10))
+	key.WriteByte(c.kind)
 	return a.change(ctx, c, tt, &key)
 }
 
@@ -436,7 +477,7 @@ func (a *applier) change(ctx context.Context, c *change, tt *twinTable, key *str
 		if err != nil {
 			return err
 		}
-		return a.queue(ctx, name, params, true, rs.qname)
+		return a.queue(ctx, name, params, nil, 1, rs.qname)
 	case 'D':
 		where, params, err := a.where(rs, tt, c, nil, key)
 		if err != nil {
@@ -446,7 +487,7 @@ func (a *applier) change(ctx context.Context, c *change, tt *twinTable, key *str
 		if err != nil {
 			return err
 		}
-		return a.queue(ctx, name, params, true, rs.qname)
+		return a.queue(ctx, name, params, nil, 1, rs.qname)
 	}
 	return fmt.Errorf("apply: unknown change kind %q", c.kind)
 }
