@@ -151,16 +151,21 @@ func (t *Twin) ResetBranch(ctx context.Context, c Caller, name string) (api.Bran
 // at. It also rolls a reset or restore interrupted by a crash forward. Call
 // with the branch's lock held.
 func (t *Twin) reset(ctx context.Context, rec *branchRecord, at *time.Time) error {
+	var plan *pitrPlan
+	if at != nil && rec.Parent == MainName {
+		plan = t.planAt(ctx, *at)
+	}
 	t.mu.Lock()
 	var pending *snapshotRecord
 	var target string
+	var tgt *pitrTarget
 	if at != nil {
-		snap, err := t.pickAt(rec.Parent, *at)
+		snap, pt, err := t.pickAtPlan(rec.Parent, *at, plan)
 		if err != nil {
 			t.mu.Unlock()
 			return err
 		}
-		target = snap.ID
+		target, tgt = snap.ID, pt
 	} else if rec.Parent == MainName {
 		snap, err := t.pickMainSnapshot(time.Time{}, false)
 		if err != nil {
@@ -187,6 +192,7 @@ func (t *Twin) reset(ctx context.Context, rec *branchRecord, at *time.Time) erro
 		r.Error = ""
 		r.ReadOnly = nil
 		r.At = at
+		r.PITR = tgt
 	})
 	t.mu.Unlock()
 	if err != nil {
@@ -352,7 +358,7 @@ func (t *Twin) branchView(ctx context.Context, c Caller, rec *branchRecord, with
 		Error:         r.Error,
 	}
 	if r.At != nil {
-		at, exact := *r.At, false // a snapshot always stands in (no WAL replay yet)
+		at, exact := *r.At, r.PITR != nil // else a snapshot stood in
 		b.At, b.AtExact = &at, &exact
 	}
 	if withUsage && (r.State == stateReady || r.State == api.StateSuspended) {

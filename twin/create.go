@@ -43,8 +43,12 @@ func (t *Twin) CreateBranch(ctx context.Context, c Caller, req api.CreateBranchR
 		}
 	}
 
+	var plan *pitrPlan
+	if req.At != "" {
+		plan = t.planAt(ctx, at)
+	}
 	t.mu.Lock()
-	rec, parentRec, pending, err := t.planBranch(c, req, parent, at, ttl, now)
+	rec, parentRec, pending, err := t.planBranch(c, req, parent, at, plan, ttl, now)
 	if err != nil {
 		t.mu.Unlock()
 		return api.Branch{}, err
@@ -76,7 +80,7 @@ func (t *Twin) CreateBranch(ctx context.Context, c Caller, req api.CreateBranchR
 // planBranch checks the request against the records and records the new
 // branch (and, for a branch of a branch, its pending snapshot) in state
 // creating. Call with t.mu held.
-func (t *Twin) planBranch(c Caller, req api.CreateBranchRequest, parent string, at time.Time, ttl time.Duration, now time.Time) (rec, parentRec *branchRecord, pending *snapshotRecord, err error) {
+func (t *Twin) planBranch(c Caller, req api.CreateBranchRequest, parent string, at time.Time, plan *pitrPlan, ttl time.Duration, now time.Time) (rec, parentRec *branchRecord, pending *snapshotRecord, err error) {
 	if _, ok := t.branches[req.Name]; ok {
 		return nil, nil, nil, refuse(ErrConflict, "branch %q already exists; choose another name", req.Name)
 	}
@@ -100,11 +104,11 @@ func (t *Twin) planBranch(c Caller, req api.CreateBranchRequest, parent string, 
 	}
 	switch p := t.branches[parent]; {
 	case parent == MainName:
-		snap, err := t.pickMainSnapshot(at, req.At != "")
+		snap, tgt, err := t.pickMainAt(at, req.At != "", plan)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		rec.Parent, rec.Snapshot = MainName, snap.ID
+		rec.Parent, rec.Snapshot, rec.PITR = MainName, snap.ID, tgt
 		if req.At != "" {
 			rec.At = &at
 		}
@@ -198,7 +202,7 @@ func (t *Twin) snapshotParent(ctx context.Context, parent, id string) error {
 func (t *Twin) materialize(ctx context.Context, rec *branchRecord) error {
 	t.mu.Lock()
 	snap := t.snaps[rec.Snapshot]
-	id, port := rec.ID, rec.Port
+	id, port, tgt := rec.ID, rec.Port, rec.PITR
 	t.mu.Unlock()
 	if snap == nil || snap.State != stateReady {
 		return fmt.Errorf("branch %s: snapshot %s is gone", rec.Name, rec.Snapshot)
@@ -220,7 +224,15 @@ func (t *Twin) materialize(ctx context.Context, rec *branchRecord) error {
 	if err := t.claimSlot(ctx, id); err != nil {
 		return err
 	}
-	inst, err := t.eng.Start(ctx, id, t.branchSpec(port))
+	spec := t.branchSpec(port)
+	if err := t.pitrStart(ctx, id, tgt, &spec); err != nil {
+		t.releaseSlot(id)
+		return err
+	}
+	inst, err := t.eng.Start(ctx, id, spec)
+	if err == nil {
+		err = t.pitrDone(ctx, inst, tgt)
+	}
 	if err != nil {
 		t.releaseSlot(id)
 		return err

@@ -123,7 +123,7 @@ func (t *Twin) startMain(ctx context.Context) (*engine.Instance, error) {
 	if inst, ok := t.eng.Instance(vol); ok {
 		return inst, nil
 	}
-	inst, err := t.eng.Start(ctx, vol, engine.InstanceSpec{Port: port, NoTCP: true})
+	inst, err := t.eng.Start(ctx, vol, t.mainSpec(vol, port))
 	if err != nil {
 		return nil, fmt.Errorf("start main: %w", err)
 	}
@@ -235,7 +235,7 @@ func (t *Twin) fillSnapshot(ctx context.Context, vol, id string) error {
 	snapVol := rec.Volume
 	t.mu.Unlock()
 	start := time.Now()
-	if err := t.eng.Snapshot(ctx, vol, snapVol); err != nil {
+	if err := t.snapshotMain(ctx, vol, snapVol, id); err != nil {
 		t.mu.Lock()
 		delete(t.snaps, id)
 		rerr := t.st.removeSnapshot(id)
@@ -353,7 +353,7 @@ func (t *Twin) buildAndSnapshot(ctx context.Context, vol string, port int, db st
 	if err != nil {
 		return snapshotRecord{}, err
 	}
-	if _, err := t.eng.Start(ctx, vol, engine.InstanceSpec{Port: port, NoTCP: true}); err != nil {
+	if _, err := t.eng.Start(ctx, vol, t.mainSpec(vol, port)); err != nil {
 		return snapshotRecord{}, fmt.Errorf("start new main: %w", err)
 	}
 	return rec, nil

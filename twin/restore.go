@@ -56,8 +56,15 @@ func (t *Twin) RestoreBranch(ctx context.Context, c Caller, name string, req api
 // pickAt is the newest ready snapshot of parent (main or a branch) not newer
 // than at. Call with t.mu held.
 func (t *Twin) pickAt(parent string, at time.Time) (*snapshotRecord, error) {
+	s, _, err := t.pickAtPlan(parent, at, nil)
+	return s, err
+}
+
+// pickAtPlan is pickAt, recovering main's snapshot to exactly at when plan
+// allows. Call with t.mu held.
+func (t *Twin) pickAtPlan(parent string, at time.Time, plan *pitrPlan) (*snapshotRecord, *pitrTarget, error) {
 	if parent == MainName {
-		return t.pickMainSnapshot(at, true)
+		return t.pickMainAt(at, true, plan)
 	}
 	var snaps []*snapshotRecord
 	for _, s := range t.snaps {
@@ -68,9 +75,9 @@ func (t *Twin) pickAt(parent string, at time.Time) (*snapshotRecord, error) {
 	sort.Slice(snaps, func(i, j int) bool { return snaps[i].CreatedAt.After(snaps[j].CreatedAt) })
 	for _, s := range snaps {
 		if !s.CreatedAt.After(at) {
-			return s, nil
+			return s, nil, nil
 		}
 	}
-	return nil, refuse(ErrNotFound, "no state of branch %q from at or before %s is kept (a branch's states are kept only while branches use them); pick a later time, or reset to its newest state",
+	return nil, nil, refuse(ErrNotFound, "no state of branch %q from at or before %s is kept (a branch's states are kept only while branches use them); pick a later time, or reset to its newest state",
 		parent, at.UTC().Format(time.RFC3339))
 }

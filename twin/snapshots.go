@@ -100,7 +100,7 @@ func (t *Twin) snapshotView(r snapshotRecord) api.Snapshot {
 	t.mu.Lock()
 	n := len(t.snapshotUsers(r.ID))
 	t.mu.Unlock()
-	return api.Snapshot{ID: r.ID, CreatedAt: r.CreatedAt, SourceLSN: r.SourceLSN, SizeBytes: r.SizeBytes, Branches: n}
+	return api.Snapshot{ID: r.ID, CreatedAt: r.CreatedAt, SourceLSN: r.SourceLSN, SizeBytes: r.SizeBytes, Branches: n, PITRBase: r.PITR != nil}
 }
 
 // dropSnapshot destroys snapshot id and its record, if it exists and keep

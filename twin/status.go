@@ -60,6 +60,7 @@ func (t *Twin) Status(ctx context.Context, c Caller) api.Status {
 			st.Main.State = "stopped"
 		}
 	}
+	st.PITR = t.pitrStatus()
 	if syncer != nil {
 		s := syncer.Status()
 		st.Sync = &s

@@ -46,6 +46,8 @@ type snapshotRecord struct {
 	CreatedAt time.Time `json:"created_at"`
 	SourceLSN *string   `json:"source_lsn"`
 	SizeBytes int64     `json:"size_bytes"`
+	// PITR is set on a snapshot of an archiving main: a recovery base.
+	PITR *pitrBase `json:"pitr,omitempty"`
 }
 
 // branchRecord is one branch. It holds the branch's password: the file is
@@ -75,6 +77,8 @@ type branchRecord struct {
 	// At is the time the branch was created or restored --at; nil after a
 	// plain create or reset.
 	At *time.Time `json:"at,omitempty"`
+	// PITR is the recovery that makes the clone exactly At (pitr.go).
+	PITR *pitrTarget `json:"pitr,omitempty"`
 }
 
 // store writes records with write, fsync, rename, fsync dir: after a crash a

@@ -45,6 +45,7 @@ func (t *Twin) sweep(ctx context.Context) {
 		}
 	}
 	t.pruneSnapshots(ctx)
+	t.trimArchive(ctx)
 	t.revive(ctx)
 }
 
@@ -127,7 +128,7 @@ func (t *Twin) pruneSnapshots(ctx context.Context) {
 		if s.State != stateReady && s.State != stateDeleting {
 			return true
 		}
-		if len(t.snapshotUsers(s.ID)) > 0 {
+		if len(t.snapshotUsers(s.ID)) > 0 || t.pitrAnchor() == s {
 			return true
 		}
 		for i, m := range t.mainSnapshots() {

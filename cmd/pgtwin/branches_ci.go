@@ -219,9 +219,17 @@ source's clock. Port, role and password stay, so the URL keeps working.`,
 	return cmd
 }
 
-// noteAt says on stderr when a snapshot stood in for the time asked.
+// noteAt says on stderr when a snapshot stood in for the time asked, or
+// that an exact --at is to the second.
 func (a *app) noteAt(b *api.Branch) {
-	if b == nil || b.At == nil || b.AtExact == nil || *b.AtExact {
+	if b == nil || b.At == nil || b.AtExact == nil {
+		return
+	}
+	if *b.AtExact {
+		if b.At.Nanosecond() != 0 {
+			fmt.Fprintf(a.stderr, "pgtwin: note: --at is exact to the second: %s holds main as of %s\n",
+				b.Name, b.At.UTC().Truncate(time.Second).Format(time.RFC3339))
+		}
 		return
 	}
 	fmt.Fprintf(a.stderr, "pgtwin: note: %s holds snapshot %s, the newest not newer than %s, not that exact moment\n",

@@ -49,6 +49,8 @@ func (a *app) printBranch(b *api.Branch) error {
 		at := timeText(*b.At)
 		if b.AtExact != nil && !*b.AtExact {
 			at += " (snapshot " + b.Snapshot + " stood in)"
+		} else if b.AtExact != nil {
+			at += " (exact)"
 		}
 		row("At", at)
 	}
@@ -135,7 +137,11 @@ func (a *app) printSnapshots(ss []api.Snapshot) error {
 	tw := newTable(a.stdout)
 	fmt.Fprintln(tw, "ID\tCREATED\tSIZE\tBRANCHES\tSOURCE LSN")
 	for _, s := range ss {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.ID, timeText(s.CreatedAt), humanBytes(s.SizeBytes), s.Branches, lsnText(s.SourceLSN))
+		id := s.ID
+		if s.PITRBase {
+			id += " *"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", id, timeText(s.CreatedAt), humanBytes(s.SizeBytes), s.Branches, lsnText(s.SourceLSN))
 	}
 	return tw.Flush()
 }

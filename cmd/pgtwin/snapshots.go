@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/pgtwin/pgtwin/twin/api"
@@ -29,7 +31,15 @@ func (a *app) snapshotsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.printSnapshots(ss)
+			if err := a.printSnapshots(ss); err != nil || a.output != "table" {
+				return err
+			}
+			// The window of exact --at, under the table.
+			if st, err := c.Status(cmd.Context()); err == nil && st.PITR != nil {
+				_, err = fmt.Fprintf(a.stdout, "PITR: %s (snapshots marked * are recovery bases)\n", pitrText(st.PITR))
+				return err
+			}
+			return nil
 		},
 	}
 

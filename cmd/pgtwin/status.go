@@ -75,6 +75,9 @@ func printStatus(a *app, s *api.Status) error {
 		who += " (admin)"
 	}
 	row("You", dash(who))
+	if p := s.PITR; p != nil {
+		row("PITR", pitrText(p))
+	}
 	if s.Pool != nil {
 		row("Pool", fmt.Sprintf("%s free of %s", humanBytes(s.Pool.FreeBytes), humanBytes(s.Pool.TotalBytes)))
 	}
@@ -115,4 +118,13 @@ func (a *app) socketOrDefault() string {
 		return "-"
 	}
 	return s
+}
+
+// pitrText is the window of exact --at for people.
+func pitrText(p *api.PITRStatus) string {
+	from := "no recovery base yet (take a snapshot)"
+	if p.From != nil {
+		from = "exact --at from " + timeText(*p.From)
+	}
+	return fmt.Sprintf("window %s, %s; archive %d segments, %s", p.Window, from, p.ArchiveSegments, humanBytes(p.ArchiveBytes))
 }

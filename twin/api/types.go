@@ -43,6 +43,9 @@ type Snapshot struct {
 	SourceLSN *string   `json:"source_lsn"`
 	SizeBytes int64     `json:"size_bytes"`
 	Branches  int       `json:"branches"`
+	// PITRBase: branches --at can be recovered from this snapshot with
+	// main's archived WAL (snapshots.pitr_window).
+	PITRBase bool `json:"pitr_base,omitempty"`
 }
 
 // CreateBranchRequest is the body of POST /v1/branches.
@@ -144,9 +147,21 @@ type Status struct {
 	CallerIsAdmin bool        `json:"caller_is_admin"`
 	// Pool is the filesystem that holds main, snapshots and branches.
 	Pool *PoolStatus `json:"pool"`
+	// PITR is set when snapshots.pitr_window is on (logical mode).
+	PITR *PITRStatus `json:"pitr,omitempty"`
 	// Warnings are sentences for whoever runs pgtwin status, e.g. a pool
 	// nearly full.
 	Warnings []string `json:"warnings"`
+}
+
+// PITRStatus is the window of exact --at: main's archived WAL.
+type PITRStatus struct {
+	Window string `json:"window"`
+	// From is the earliest time --at recovers exactly; nil until main has
+	// a snapshot taken while it archived.
+	From            *time.Time `json:"from"`
+	ArchiveSegments int        `json:"archive_segments"`
+	ArchiveBytes    int64      `json:"archive_bytes"`
 }
 
 // PoolStatus is the space of the filesystem under daemon.data_dir's volumes.
