@@ -46,6 +46,11 @@ type table struct {
 	estRows      int64 // reltuples; -1 when never analyzed
 	masker       rowMasker
 	qname        string
+
+	// remask gets another masker for these columns: a split table's parts
+	// each mask their own stream.
+	remask func() (rowMasker, error)
+	parts  int // COPY jobs it was split into (planJobs)
 }
 
 // adoptColumnOrder copies the columns in the order the masker states, if it
@@ -138,23 +143,36 @@ func (r *run) listTables(ctx context.Context, m masker) ([]*table, error) {
 		if err := t.adoptColumnOrder(); err != nil {
 			return nil, err
 		}
+		cols := t.columns
+		t.remask = func() (rowMasker, error) {
+			rm, err := m.Table(t.schema, t.name, cols)
+			if err == nil && (rm == nil) != (t.masker == nil) {
+				err = errors.New("the masking plan answered differently for the same table")
+			}
+			return rm, err
+		}
 		tables = append(tables, t)
 	}
 	return tables, nil
 }
 
 // copyAll copies the tables with sync.parallel workers, each in its own
-// source transaction in the exported snapshot, and tells copied (if not nil)
-// of each table whose COPY has committed.
+// source transaction in the exported snapshot, big tables as several ctid
+// ranges at once (planJobs), and tells copied (if not nil) of each table
+// whose COPY (every part of it) has committed.
 func (r *run) copyAll(ctx context.Context, tables []*table, copied func(*table)) error {
 	r.p.startCopy(tables, time.Now())
 	defer r.coord.release()
 	if len(tables) == 0 {
 		return nil
 	}
-	queue := make(chan *table, len(tables))
-	for _, t := range tables {
-		queue <- t
+	jobs, err := r.planJobs(tables)
+	if err != nil {
+		return err
+	}
+	queue := make(chan *job, len(jobs))
+	for _, j := range jobs {
+		queue <- j
 	}
 	close(queue)
 
@@ -167,13 +185,13 @@ func (r *run) copyAll(ctx context.Context, tables []*table, copied func(*table))
 		wg       sync.WaitGroup
 	)
 	onStart := func() {
-		// Once every table's COPY has begun in a worker that holds the
+		// Once every job's COPY has begun in a worker that holds the
 		// snapshot, nobody needs to join it again: let the source go.
-		if started.Add(1) == int64(len(tables)) {
+		if started.Add(1) == int64(len(jobs)) {
 			r.coord.release()
 		}
 	}
-	for range min(r.parallel, len(tables)) {
+	for range min(r.parallel, len(jobs)) {
 		wg.Go(func() {
 			w := &worker{r: r, copied: copied}
 			defer w.close()

@@ -42,7 +42,7 @@ func (w *worker) closeSource(ctx context.Context) {
 	}
 }
 
-func (w *worker) work(ctx context.Context, queue <-chan *table, onStart func()) error {
+func (w *worker) work(ctx context.Context, queue <-chan *job, onStart func()) error {
 	cfg, err := pgx.ParseConfig(w.r.tgt.ConnString)
 	if err != nil {
 		return fmt.Errorf("target: %w", err)
@@ -55,12 +55,15 @@ func (w *worker) work(ctx context.Context, queue <-chan *table, onStart func()) 
 	// Each worker joins the snapshot when it takes its first table: one that
 	// finds the queue already empty never needs the snapshot, which may be
 	// released by then.
-	for t := range queue {
+	for j := range queue {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := w.copyWithRetry(ctx, t, onStart); err != nil {
-			return fmt.Errorf("table %s: %w", t.qname, err)
+		if err := w.copyWithRetry(ctx, j, onStart); err != nil {
+			if j.split() {
+				return fmt.Errorf("table %s, part %d of %d: %w", j.t.qname, j.part+1, j.tr.parts, err)
+			}
+			return fmt.Errorf("table %s: %w", j.t.qname, err)
 		}
 	}
 	if w.src == nil {
@@ -103,40 +106,51 @@ func (w *worker) joinSnapshot(ctx context.Context) error {
 	return nil
 }
 
-// copyWithRetry copies one table; when the source connection drops it
-// reconnects into the same snapshot and copies the table again from the
-// start (the target's failed COPY left nothing behind).
-func (w *worker) copyWithRetry(ctx context.Context, t *table, onStart func()) error {
+// copyWithRetry copies one job, a table or a ctid range of one; when the
+// source connection drops it reconnects into the same snapshot and copies
+// the job again from the start: its target transaction rolled back, so a
+// retry inserts nothing twice, and a part that committed is never run
+// again. The table counts as copied, and copied hears of it, once all its
+// parts have committed.
+func (w *worker) copyWithRetry(ctx context.Context, j *job, onStart func()) error {
 	b := w.r.d.Backoff.orDefault()
 	wait := b.Initial
+	t := j.t
 	name := t.schema + "." + t.name
-	log := w.r.log.With().Str(logkey.Table, name).Logger()
-	started := false
-	finish := func(ok bool) {
-		if started {
-			w.r.p.tableFinished(name, ok)
-		}
+	tlog := w.r.log.With().Str(logkey.Table, name).Logger()
+	log := tlog
+	if j.split() {
+		log = log.With().Int("part", j.part+1).Int("parts", j.tr.parts).Logger()
 	}
+	started := false
+	fail := func() { j.tr.fail(w.r.p, name) }
 	begin := time.Now()
 	for attempt := 1; ; attempt++ {
 		if w.src == nil {
 			if err := w.joinSnapshot(ctx); err != nil {
-				finish(false)
+				fail()
 				return err
 			}
 		}
 		if !started {
 			// Counted only once this worker holds the snapshot itself, so
-			// the coordinator may let it go after the last table's start.
+			// the coordinator may let it go after the last job's start.
 			started = true
-			w.r.p.tableStarted(name)
+			j.tr.start(w.r.p, name)
 			onStart()
 		}
-		rows, n, err := w.copyTable(ctx, t)
+		rows, n, err := w.copyTable(ctx, j)
 		if err == nil {
-			finish(true)
-			log.Debug().Int64(logkey.Rows, rows).Int64(logkey.Bytes, n).
-				Dur(logkey.Duration, time.Since(begin)).Msg("table copied")
+			if j.split() {
+				log.Debug().Int64(logkey.Rows, rows).Int64(logkey.Bytes, n).
+					Dur(logkey.Duration, time.Since(begin)).Msg("table part copied")
+			}
+			last, rows, n, took := j.tr.commit(w.r.p, name, rows, n)
+			if !last {
+				return nil
+			}
+			tlog.Debug().Int64(logkey.Rows, rows).Int64(logkey.Bytes, n).
+				Dur(logkey.Duration, took).Msg("table copied")
 			if w.copied != nil {
 				w.copied(t)
 			}
@@ -144,7 +158,7 @@ func (w *worker) copyWithRetry(ctx context.Context, t *table, onStart func()) er
 		}
 		w.r.p.uncount(rows, n)
 		if !isSourceFault(err) || attempt >= b.Attempts || ctx.Err() != nil {
-			finish(false)
+			fail()
 			if isSourceFault(err) && ctx.Err() == nil {
 				return fmt.Errorf("%w after %d attempts: %w", errSourceUnreachable, attempt, err)
 			}
@@ -154,7 +168,7 @@ func (w *worker) copyWithRetry(ctx context.Context, t *table, onStart func()) er
 		w.closeSource(ctx)
 		select {
 		case <-ctx.Done():
-			finish(false)
+			fail()
 			return ctx.Err()
 		case <-time.After(wait):
 		}
@@ -162,11 +176,14 @@ func (w *worker) copyWithRetry(ctx context.Context, t *table, onStart func()) er
 	}
 }
 
-// copyTable streams one table: source COPY TO → masker → target COPY FROM,
-// in a target transaction that truncates first so FREEZE applies (the
-// twin's pages are born frozen and hinted, and branches never rewrite them
-// just to set hint bits). Nothing is buffered beyond a chunk in memory.
-func (w *worker) copyTable(ctx context.Context, t *table) (rows, n int64, err error) {
+// copyTable streams one job: source COPY TO → masker → target COPY FROM, in
+// a target transaction of its own. A whole table is truncated first so
+// FREEZE applies (the twin's pages are born frozen and hinted, and branches
+// never rewrite them just to set hint bits; wal_level minimal skips its
+// WAL); the parts of a split table cannot all truncate it, so they insert
+// into the fresh empty table and freezeSplit freezes it later. Nothing is
+// buffered beyond a chunk in memory.
+func (w *worker) copyTable(ctx context.Context, j *job) (rows, n int64, err error) {
 	if _, err := w.tgt.Exec(ctx, "BEGIN"); err != nil {
 		return 0, 0, fromTarget(err)
 	}
@@ -178,15 +195,17 @@ func (w *worker) copyTable(ctx context.Context, t *table) (rows, n int64, err er
 			cancel()
 		}
 	}()
-	if _, err := w.tgt.Exec(ctx, "TRUNCATE ONLY "+t.qname); err != nil {
-		return 0, 0, fromTarget(err)
+	if !j.split() {
+		if _, err := w.tgt.Exec(ctx, "TRUNCATE ONLY "+j.t.qname); err != nil {
+			return 0, 0, fromTarget(err)
+		}
 	}
 
 	pr, pw := io.Pipe()
-	mw := &maskWriter{w: pw, rm: t.masker, p: w.r.p}
+	mw := &maskWriter{w: pw, rm: j.masker, p: w.r.p}
 	srcDone := make(chan error, 1)
 	go func() {
-		_, err := w.src.PgConn().CopyTo(ctx, mw, t.copyOut())
+		_, err := w.src.PgConn().CopyTo(ctx, mw, j.copyOut())
 		if err == nil {
 			err = mw.finish()
 		}
@@ -197,7 +216,7 @@ func (w *worker) copyTable(ctx context.Context, t *table) (rows, n int64, err er
 		}
 		srcDone <- err
 	}()
-	_, terr := w.tgt.PgConn().CopyFrom(ctx, pr, t.copyIn())
+	_, terr := w.tgt.PgConn().CopyFrom(ctx, pr, j.copyIn())
 	pr.CloseWithError(errAbortCopy) // unblocks the source half if the target stopped reading
 	serr := <-srcDone
 	// What Progress has been told, so a retry can take it back.

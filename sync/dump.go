@@ -281,6 +281,10 @@ func (r *run) fill(ctx context.Context, masker masker, step *string) error {
 		return err
 	}
 	lap("analyze")
+	if err := r.freezeSplit(ctx, tables); err != nil {
+		return err
+	}
+	lap("freeze split tables")
 	if err := r.endFill(ctx); err != nil {
 		return err
 	}
