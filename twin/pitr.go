@@ -190,13 +190,14 @@ func (t *Twin) planAt(ctx context.Context, at time.Time) *pitrPlan {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	p := &pitrPlan{at: at, sysID: sys}
+	// (ORDER BY m.xid, not xid: that would be the text output column.)
 	// Everything up to at must be in the twin: a transaction after it is,
 	// or the sync has caught up; a short lag is waited out.
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		var target, next string
 		err := conn.QueryRow(ctx, `SELECT
-			COALESCE((SELECT xid::text FROM pgtwin_sync.pitr_map WHERE last_commit <= $1 ORDER BY xid DESC LIMIT 1), '0'),
-			COALESCE((SELECT xid::text FROM pgtwin_sync.pitr_map WHERE last_commit > $1 ORDER BY xid LIMIT 1), '0')`, at).Scan(&target, &next)
+			COALESCE((SELECT m.xid::text FROM pgtwin_sync.pitr_map m WHERE m.last_commit <= $1 ORDER BY m.xid DESC LIMIT 1), '0'),
+			COALESCE((SELECT m.xid::text FROM pgtwin_sync.pitr_map m WHERE m.last_commit > $1 ORDER BY m.xid LIMIT 1), '0')`, at).Scan(&target, &next)
 		if err != nil {
 			log.Warn().Err(err).Msg("no exact --at: cannot read pgtwin_sync.pitr_map")
 			return nil
@@ -208,6 +209,7 @@ func (t *Twin) planAt(ctx context.Context, at time.Time) *pitrPlan {
 			return nil
 		}
 		if p.next != 0 || time.Since(at) > 2*time.Second && t.syncCaughtUp() {
+			log.Debug().Uint64("target_xid", p.target).Uint64("next_xid", p.next).Msg("exact --at planned")
 			return p
 		}
 		if time.Now().After(deadline) {
