@@ -230,6 +230,9 @@ func (f *follower) session(ctx context.Context) (err error) {
 		return err
 	}
 	s.acked, s.lastEnd = s.durable, s.durable
+	if err := s.pitrSetup(ctx); err != nil {
+		return err
+	}
 	f.markApplied(s.durable, 0, 0, 0)
 
 	scfg, err := f.Source.connConfig()
@@ -396,6 +399,9 @@ func (s *session) commitGroup(ctx context.Context) error {
 	if !s.ap.open {
 		return nil
 	}
+	if err := s.pitrRecord(ctx); err != nil {
+		return err
+	}
 	if err := s.ap.commit(ctx, s.f.Slot, s.lastEnd); err != nil {
 		return err
 	}
@@ -435,6 +441,9 @@ func (s *session) handle(ctx context.Context, x *pgoutput.XLogData) error {
 		s.skip = m.FinalLSN < s.lastEnd
 		s.ddl.final = m.FinalLSN
 		if !s.skip {
+			if err := s.pitrBegin(ctx, m.CommitTime); err != nil {
+				return err
+			}
 			if s.pending.IsZero() {
 				s.pending = m.CommitTime
 				s.f.setPending(m.CommitTime)
@@ -563,6 +572,9 @@ func (s *session) streamCommit(ctx context.Context, m *pgoutput.StreamCommit) er
 	s.f.mu.Unlock()
 	if m.CommitLSN < s.lastEnd {
 		return nil // applied before a restart
+	}
+	if err := s.pitrBegin(ctx, m.CommitTime); err != nil {
+		return err
 	}
 	if s.pending.IsZero() {
 		s.pending = m.CommitTime
