@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgtwin/pgtwin/internal/logkey"
 	"github.com/pgtwin/pgtwin/sync/pgoutput"
@@ -31,7 +32,8 @@ const relationsDDL = `CREATE TABLE IF NOT EXISTS pgtwin_sync.relations (
 	cols jsonb NOT NULL,
 	copied_lsn pg_lsn,
 	PRIMARY KEY (slot, relid)
-)`
+);
+ALTER TABLE pgtwin_sync.relations ADD COLUMN IF NOT EXISTS state text`
 
 // relMap is the twin's copy of one source table: its name and, for each
 // column the stream sends, the source's attribute number and type.
@@ -39,9 +41,6 @@ type relMap struct {
 	Schema string   `json:"-"`
 	Name   string   `json:"-"`
 	Cols   []mapCol `json:"cols"`
-	// copied is the start of the table's last re-copy: the stream's changes
-	// of it in transactions committed before are in the copy already.
-	copied pgoutput.LSN
 }
 
 type mapCol struct {
@@ -71,11 +70,12 @@ func (m *relMap) matches(r *pgoutput.Relation) bool {
 // ddlState is the session's view of the twin's tables.
 type ddlState struct {
 	maps    map[uint32]*relMap
-	skip    map[uint32]pgoutput.LSN // table re-copied at this LSN
-	checked map[uint64]bool         // relation versions the twin matches
-	final   pgoutput.LSN            // commit LSN of the transaction being received
-	version int                     // the source's server_version_num
-	copies  int                     // re-copies so far (temporary slot names)
+	det     map[uint32]*detached // tables that do not follow the progress
+	marked  bool                 // a copy was asked for in the open group
+	checked map[uint64]bool      // relation versions the twin matches
+	final   pgoutput.LSN         // commit LSN of the transaction being received
+	version int                  // the source's server_version_num
+	copies  int                  // re-copies so far (temporary slot names)
 	// tablesAt is when the source was last checked for new tables.
 	tablesAt time.Time
 	noticed  map[uint32]string // catalog states checkChanged judged
@@ -83,12 +83,12 @@ type ddlState struct {
 
 // loadRelations reads what the twin records of its tables.
 func (s *session) loadRelations(ctx context.Context, version int) error {
-	s.ddl = &ddlState{maps: map[uint32]*relMap{}, skip: map[uint32]pgoutput.LSN{}, checked: map[uint64]bool{}, version: version,
+	s.ddl = &ddlState{maps: map[uint32]*relMap{}, det: map[uint32]*detached{}, checked: map[uint64]bool{}, version: version,
 		noticed: map[uint32]string{}}
 	if err := s.ap.exec(ctx, "SET client_min_messages = warning; "+relationsDDL+"; RESET client_min_messages"); err != nil {
 		return fmt.Errorf("relations table: %w", err)
 	}
-	res, err := s.ap.conn.Exec(ctx, "SELECT relid, nspname, relname, cols::text, coalesce(copied_lsn::text, '') FROM pgtwin_sync.relations WHERE slot = "+quoteLiteral(s.f.Slot)).ReadAll()
+	res, err := s.ap.conn.Exec(ctx, "SELECT relid, nspname, relname, cols::text, coalesce(copied_lsn::text, ''), coalesce(state, '') FROM pgtwin_sync.relations WHERE slot = "+quoteLiteral(s.f.Slot)).ReadAll()
 	if err != nil {
 		return fmt.Errorf("read relations: %w", redact(err))
 	}
@@ -102,10 +102,14 @@ func (s *session) loadRelations(ctx context.Context, version int) error {
 			return fmt.Errorf("read relations: %w", err)
 		}
 		if len(row[4]) > 0 {
-			if m.copied, err = pgoutput.ParseLSN(string(row[4])); err != nil {
+			lsn, err := pgoutput.ParseLSN(string(row[4]))
+			if err != nil {
 				return err
 			}
-			s.ddl.skip[relid] = m.copied
+			s.loadDetached(relid, m.Schema, m.Name, string(row[5]), lsn)
+			if d := s.ddl.det[relid]; d != nil && len(m.Cols) == 0 {
+				continue // a new table marked for its first copy: not in the twin yet
+			}
 		}
 		s.ddl.maps[relid] = m
 	}
@@ -204,21 +208,16 @@ func (s *session) bootstrapAll(ctx context.Context) error {
 	return s.ap.exec(ctx, "INSERT INTO pgtwin_sync.relations (slot, relid, nspname, relname, cols) VALUES "+strings.Join(values, ", ")+" ON CONFLICT DO NOTHING")
 }
 
-// saveRelation records m in the apply's open transaction.
+// saveRelation records m in the apply's open transaction, with the
+// table's state.
 func (s *session) saveRelation(ctx context.Context, relid uint32, m *relMap) error {
-	b, err := json.Marshal(m)
-	if err != nil {
+	state, lsn := "", pgoutput.LSN(0)
+	if d := s.ddl.det[relid]; d != nil {
+		state, lsn = d.state, d.pos
+		d.saved, d.qname = d.pos, m.qname()
+	}
+	if err := saveRelationOn(ctx, s.ap.conn, s.f.Slot, relid, m, m.Schema, m.Name, state, lsn); err != nil {
 		return err
-	}
-	lsn := "NULL"
-	if m.copied != 0 {
-		lsn = quoteLiteral(m.copied.String())
-	}
-	sql := fmt.Sprintf(`INSERT INTO pgtwin_sync.relations (slot, relid, nspname, relname, cols, copied_lsn) VALUES (%s, %d, %s, %s, %s, %s)
-		ON CONFLICT (slot, relid) DO UPDATE SET nspname = excluded.nspname, relname = excluded.relname, cols = excluded.cols, copied_lsn = excluded.copied_lsn`,
-		quoteLiteral(s.f.Slot), relid, quoteLiteral(m.Schema), quoteLiteral(m.Name), quoteLiteral(string(b)), lsn)
-	if err := s.ap.exec(ctx, sql); err != nil {
-		return fmt.Errorf("record relation %s: %w", m.qname(), err)
 	}
 	s.ddl.maps[relid] = m
 	return nil
@@ -303,7 +302,12 @@ func (s *session) twinColumns(ctx context.Context, qname string) ([]twinCol, boo
 	if err := s.ap.flush(ctx); err != nil {
 		return nil, false, err
 	}
-	res, err := s.ap.conn.Exec(ctx, `SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attgenerated <> ''
+	return twinColumnsOn(ctx, s.ap.conn, qname)
+}
+
+// twinColumnsOn is twinColumns over conn.
+func twinColumnsOn(ctx context.Context, conn *pgconn.PgConn, qname string) ([]twinCol, bool, error) {
+	res, err := conn.Exec(ctx, `SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attgenerated <> ''
 		FROM pg_catalog.pg_attribute a WHERE a.attrelid = to_regclass(`+quoteLiteral(qname)+`) AND a.attnum > 0 AND NOT a.attisdropped
 		ORDER BY a.attnum`).ReadAll()
 	if err != nil {
@@ -342,7 +346,7 @@ func (s *session) reconcile(ctx context.Context, rs *relState) error {
 			return err
 		}
 		if reason != "" {
-			return s.recopy(ctx, rs, reason)
+			return s.markCopy(ctx, r.RelationID, r.Namespace, r.RelationName, reason)
 		}
 		if m.matches(r) {
 			s.ddl.checked[rs.ver] = true
@@ -367,7 +371,7 @@ func (s *session) reconcile(ctx context.Context, rs *relState) error {
 		return err
 	}
 	if reason != "" {
-		return s.recopy(ctx, rs, reason)
+		return s.markCopy(ctx, r.RelationID, r.Namespace, r.RelationName, reason)
 	}
 	if err := s.ap.flush(ctx); err != nil {
 		return err
@@ -380,7 +384,6 @@ func (s *session) reconcile(ctx context.Context, rs *relState) error {
 	}
 	delete(s.ap.tables, m.qname())
 	delete(s.ap.tables, rs.qname)
-	nm.copied = m.copied
 	if err := s.saveRelation(ctx, r.RelationID, nm); err != nil {
 		return err
 	}

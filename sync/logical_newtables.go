@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgtwin/pgtwin/internal/logkey"
 	"github.com/pgtwin/pgtwin/sync/pgoutput"
 )
@@ -32,6 +34,10 @@ func (s *session) followNewTables(ctx context.Context) error {
 	known := map[string]bool{}
 	for _, m := range s.ddl.maps {
 		known[m.qname()] = true
+	}
+	for _, d := range s.ddl.det {
+		known[d.qname] = true
+		known[pgx.Identifier{d.schema, d.name}.Sanitize()] = true
 	}
 	var fresh []sourceTable
 	for _, t := range tables {
@@ -82,17 +88,15 @@ func (s *session) followNewTables(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("new table %s: %w", t.qname(), redact(err))
 		}
+		if s.ddl.maps[relid] != nil || s.ddl.det[relid] != nil {
+			continue // renamed: reconcile renames the twin's at its next change
+		}
 		if !published {
 			s.f.setTableWarning(t.qname(), outsideWarning(t, s.f.Publication))
 			continue
 		}
 		s.f.setTableWarning(t.qname(), "")
-		s.nextVer++
-		rs := &relState{ver: s.nextVer, rel: &pgoutput.Relation{RelationID: relid, Namespace: t.schema, RelationName: t.name}, qname: t.qname()}
-		if err := s.openGroup(ctx); err != nil {
-			return err
-		}
-		if err := s.recopy(ctx, rs, "created on the source"); err != nil {
+		if err := s.markCopy(ctx, relid, t.schema, t.name, "created on the source"); err != nil {
 			return err
 		}
 	}
@@ -139,7 +143,7 @@ func (s *session) checkChanged(ctx context.Context) error {
 			r.Columns = append(r.Columns, pgoutput.RelationColumn{Name: n, DataType: uint32(types[i]), TypeModifier: mods[i]})
 		}
 		m := s.ddl.maps[r.RelationID]
-		if m == nil || m.matches(r) || !s.f.syncing(r.Namespace, r.RelationName) {
+		if d := s.ddl.det[r.RelationID]; m == nil || m.matches(r) || !s.f.syncing(r.Namespace, r.RelationName) || d != nil && d.state == tableCopy {
 			delete(s.ddl.noticed, r.RelationID)
 			continue
 		}
@@ -172,10 +176,7 @@ func (s *session) checkChanged(ctx context.Context) error {
 		switch {
 		case reason == reasonMoved:
 		case reason != "":
-			if err := s.openGroup(ctx); err != nil {
-				return err
-			}
-			if err := s.recopy(ctx, rs, reason); err != nil {
+			if err := s.markCopy(ctx, r.RelationID, r.Namespace, r.RelationName, reason); err != nil {
 				return err
 			}
 			if err := s.commitGroup(ctx); err != nil {

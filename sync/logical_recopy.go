@@ -5,149 +5,69 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgtwin/pgtwin/internal/logkey"
 	"github.com/pgtwin/pgtwin/sync/pgoutput"
 )
 
-// recopy copies one table again, masked, from a fresh snapshot of the
-// source, the way a native table sync worker does: a temporary slot
-// exports a snapshot at its consistent point P; the rows are copied in
-// that snapshot into the twin inside the apply's open transaction (so the
-// copy, the record of P and the progress commit together); from then on
-// the stream's changes of the table in transactions that committed before
-// P are dropped (the copy has them) and later ones applied. The stream
-// waits while the table copies; other tables' changes of the same
-// transactions are applied as usual.
-func (s *session) recopy(ctx context.Context, rs *relState, reason string) error {
-	relid := rs.rel.RelationID
-	start := time.Now()
-	s.log.Warn().Str(logkey.Table, rs.qname).Str(logkey.Reason, reason).Msg("the stream cannot bring this table up to date: copying it again")
-	s.f.setTableWarning(rs.qname, fmt.Sprintf("table %s is being copied again from the source: %s", rs.qname, reason))
-	if err := s.ap.begin(ctx); err != nil {
+// Re-copies run the way native table sync workers catch a table up: the
+// table is marked "copy" in the twin (pgtwin_sync.relations.state) in the
+// apply's transaction, and from then on the stream drops its changes while
+// it applies every other table's. A copier (logical_recopy_copier.go)
+// copies it from a temporary slot's snapshot, over connections of its own,
+// and commits the rows with state "sync" at the snapshot's consistent
+// point L in one twin transaction. The stream then applies the table's
+// changes of transactions that commit at L or later; when it had gone past
+// L meanwhile, the session starts again from L (the slot was not acked
+// past the point where the copy began, so it still has that WAL), applies
+// that table's changes only until it reaches where the twin was, and the
+// table follows the progress again (logical_recopy_state.go).
+
+// markCopy queues table relid for a copy from a fresh snapshot; its
+// changes are dropped from now on. The mark is written in the open group:
+// the copy begins once it is committed.
+func (s *session) markCopy(ctx context.Context, relid uint32, schema, name, reason string) error {
+	if d := s.ddl.det[relid]; d != nil && d.state == tableCopy {
+		return nil
+	}
+	q := pgx.Identifier{schema, name}.Sanitize()
+	if m := s.ddl.maps[relid]; m != nil {
+		q = m.qname()
+	}
+	s.log.Warn().Str(logkey.Table, q).Str(logkey.Reason, reason).Msg("the stream cannot bring this table up to date: copying it again")
+	if err := s.openGroup(ctx); err != nil {
 		return err
 	}
 	if err := s.ap.flush(ctx); err != nil {
 		return err
 	}
-	// The stream waits meanwhile: keep telling the source we are alive
-	// (with what is already durable), or wal_sender_timeout ends it.
-	alive := s.keepAlive(ctx)
-	defer alive()
-	cfg, err := s.f.Source.connConfig()
-	if err != nil {
+	d := &detached{relid: relid, state: tableCopy, pos: s.acked, schema: schema, name: name, qname: q, reason: reason}
+	if err := s.saveDetached(ctx, d); err != nil {
 		return err
 	}
-	repl, err := pgoutput.ConnectConfig(ctx, &cfg.Config)
-	if err != nil {
-		return fmt.Errorf("re-copy %s: source replication connection: %w", rs.qname, redact(err))
-	}
-	defer repl.Close(context.WithoutCancel(ctx))
-	s.ddl.copies++
-	// Slot names: at most 63 of [a-z0-9_].
-	suffix := fmt.Sprintf("_copy_%d_%d", os.Getpid(), s.ddl.copies)
-	slot := strings.ToLower(s.f.Slot)
-	slot = slot[:min(len(slot), 63-len(suffix))] + suffix
-	res, err := repl.CreateReplicationSlot(ctx, slot, "pgoutput", pgoutput.SlotOptions{Temporary: true, Snapshot: pgoutput.SnapshotExport})
-	if err != nil {
-		return fmt.Errorf("re-copy %s: %w (the source needs a free slot for it: raise max_replication_slots; or pgtwin sync now --resync)", rs.qname, redact(err))
-	}
-	// ConnectConfig made cfg a replication connection's: start over.
-	if cfg, err = s.f.Source.connConfig(); err != nil {
-		return err
-	}
-	src, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("re-copy %s: connect to source: %w", rs.qname, redact(err))
-	}
-	defer src.Close(context.WithoutCancel(ctx))
-	if _, err := src.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
-		return fmt.Errorf("re-copy %s: %w", rs.qname, redact(err))
-	}
-	if _, err := src.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(res.SnapshotName)); err != nil {
-		return fmt.Errorf("re-copy %s: import snapshot: %w", rs.qname, redact(err))
-	}
-	schema, name, attrs, ok, err := readAttrs(ctx, src, relid, s.ddl.version)
-	if err != nil {
-		return err
-	}
-	s.ddl.skip[relid] = res.ConsistentPoint
-	s.ddl.checked[rs.ver] = true
-	if !ok {
-		// Dropped on the source since: the twin keeps what it had, and
-		// the stream sends nothing more of it.
-		s.log.Warn().Str(logkey.Table, rs.qname).Msg("table dropped on the source before it could be copied again")
-		s.f.setTableWarning(rs.qname, fmt.Sprintf("table %s was dropped on the source; the twin keeps its last rows", rs.qname))
-		return nil
-	}
-	qname := pgx.Identifier{schema, name}.Sanitize()
-	if err := s.reshape(ctx, relid, rs, src, schema, name, attrs); err != nil {
-		return err
-	}
-	rows, err := s.copyTable(ctx, src, schema, name, live(attrs))
-	if err != nil {
-		return fmt.Errorf("re-copy %s: %w", qname, err)
-	}
-	if _, err := src.Exec(ctx, "COMMIT"); err != nil {
-		return fmt.Errorf("re-copy %s: %w", qname, redact(err))
-	}
-	if s.f.fault != nil {
-		s.f.fault("recopy")
-	}
-	m := mapOf(schema, name, attrs)
-	m.copied = res.ConsistentPoint
-	if err := s.saveRelation(ctx, relid, m); err != nil {
-		return err
-	}
-	delete(s.ap.tables, rs.qname)
-	delete(s.ap.tables, qname)
-	s.f.setTableWarning(rs.qname, "")
-	s.log.Info().Str(logkey.Table, qname).Int64(logkey.Rows, rows).Str(logkey.LSN, res.ConsistentPoint.String()).
-		Dur(logkey.Duration, time.Since(start)).Msg("table copied again")
+	s.ddl.det[relid] = d
+	s.ddl.marked = true
+	s.warn(d)
 	return nil
 }
 
-// keepAlive sends standby status every statusEvery until the returned
-// stop is called; nothing else uses the replication connection meanwhile.
-func (s *session) keepAlive(ctx context.Context) (stop func()) {
-	done, ended := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(ended)
-		t := time.NewTicker(statusEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := s.sendStatus(ctx); err != nil {
-					s.log.Warn().Err(err).Msg("standby status during a table copy")
-				}
-			}
-		}
-	}()
-	return func() { close(done); <-ended }
-}
-
 // reshape empties the twin's table and gives it the source's columns as
-// of the snapshot (creating it when the twin has none).
-func (s *session) reshape(ctx context.Context, relid uint32, rs *relState, src *pgx.Conn, schema, name string, attrs []srcAttr) error {
+// of the snapshot (creating it when the twin has none), over tc in its
+// open transaction. m is what the twin records of the table (nil: none),
+// oldSchema.oldName its name when the copy was asked for.
+func reshape(ctx context.Context, tc *pgconn.PgConn, src *pgx.Conn, relid uint32, m *relMap, oldSchema, oldName, schema, name string, attrs []srcAttr) error {
 	col := func(n string) string { return pgx.Identifier{n}.Sanitize() }
 	qname := pgx.Identifier{schema, name}.Sanitize()
-	tq := rs.qname
-	m := s.ddl.maps[relid]
+	tq := pgx.Identifier{oldSchema, oldName}.Sanitize()
 	if m != nil {
 		tq = m.qname()
 	}
-	cols, exists, err := s.twinColumns(ctx, tq)
+	cols, exists, err := twinColumnsOn(ctx, tc, tq)
 	if err != nil {
 		return err
 	}
@@ -226,7 +146,6 @@ func (s *session) reshape(ctx context.Context, relid uint32, rs *relState, src *
 				stmts = append(stmts, "ALTER TABLE "+tq+" ADD COLUMN "+col(a.name)+" "+a.format)
 			}
 		}
-		oldSchema, oldName := rs.rel.Namespace, rs.rel.RelationName
 		if m != nil {
 			oldSchema, oldName = m.Schema, m.Name
 		}
@@ -238,42 +157,31 @@ func (s *session) reshape(ctx context.Context, relid uint32, rs *relState, src *
 			stmts = append(stmts, "ALTER TABLE "+tq+" SET SCHEMA "+col(schema))
 		}
 	}
-	if err := s.ap.flush(ctx); err != nil {
-		return err
-	}
 	for _, st := range stmts {
-		if err := s.ap.exec(ctx, st); err != nil {
-			return fmt.Errorf("re-copy %s: prepare the twin's table: %w", qname, err)
+		if _, err := tc.Exec(ctx, st).ReadAll(); err != nil {
+			return fmt.Errorf("re-copy %s: prepare the twin's table: %w", qname, redact(err))
 		}
 	}
 	return nil
 }
 
 // copyTable copies the table's rows from src (in the snapshot) masked into
-// the twin over the apply's connection and transaction.
-func (s *session) copyTable(ctx context.Context, src *pgx.Conn, schema, name string, cols []srcAttr) (int64, error) {
+// the twin over tc, in its open transaction.
+func copyTable(ctx context.Context, tc *pgconn.PgConn, src *pgx.Conn, mk masker, schema, name string, cols []srcAttr) (int64, error) {
 	names := make([]string, len(cols))
 	for i, a := range cols {
 		names[i] = a.name
 	}
 	t := &table{schema: schema, name: name, columns: names, qname: pgx.Identifier{schema, name}.Sanitize()}
-	for attempt := 0; ; attempt++ {
-		rm, err := s.masker.Table(schema, name, names)
-		if err == nil {
-			t.masker, t.columns = rm, names
-			if err = t.adoptColumnOrder(); err == nil {
-				break
-			}
-		}
-		if attempt > 0 {
-			return 0, fmt.Errorf("masking plan: %w", err)
-		}
-		// A plan made before the table (or a column) existed: read it again.
-		m, perr := s.plan(ctx)
-		if perr != nil {
-			return 0, &planError{Table: t.qname, Columns: names, Err: perr}
-		}
-		s.masker = m
+	rm, err := mk.Table(schema, name, names)
+	if err != nil {
+		return 0, &planError{Table: t.qname, Columns: names, Err: err}
+	}
+	t.masker, t.columns = rm, names
+	if err := t.adoptColumnOrder(); err != nil {
+		// A plan made before the table (or a column) existed: the next
+		// session reads it again and copies the table then.
+		return 0, fmt.Errorf("masking plan: %v: %w", err, errRetryLater)
 	}
 	pr, pw := io.Pipe()
 	mw := &maskWriter{w: pw, rm: t.masker, p: &progress{}}
@@ -294,7 +202,7 @@ func (s *session) copyTable(ctx context.Context, src *pgx.Conn, schema, name str
 	if len(t.columns) > 0 {
 		in = "COPY " + t.qname + " (" + t.columnList() + ") FROM STDIN"
 	}
-	_, terr := s.ap.conn.CopyFrom(ctx, pr, in)
+	_, terr := tc.CopyFrom(ctx, pr, in)
 	pr.CloseWithError(errAbortCopy)
 	serr := <-srcDone
 	switch {
@@ -309,13 +217,13 @@ func (s *session) copyTable(ctx context.Context, src *pgx.Conn, schema, name str
 }
 
 // applyChange applies one masked change of a transaction that commits at
-// final: the twin's table is brought to the change's description first,
-// and a change the table's last re-copy already holds is dropped.
+// final, if the twin lacks it (wanted): the twin's table is brought to the
+// change's description first, which may mark the table for a copy.
 func (s *session) applyChange(ctx context.Context, c *change, final pgoutput.LSN) error {
 	if c.kind == 'T' {
 		var keep []string
 		for _, q := range c.truncRels {
-			if !s.copiedAfter(q, final) {
+			if s.wantedName(q, final) {
 				keep = append(keep, q)
 			}
 		}
@@ -329,34 +237,30 @@ func (s *session) applyChange(ctx context.Context, c *change, final pgoutput.LSN
 		}
 		return s.ap.apply(ctx, c)
 	}
-	// A change the last re-copy holds needs no reconcile either: a
-	// streamed transaction's later versions of the table would each copy
-	// it again.
 	id := c.rs.rel.RelationID
-	if p, ok := s.ddl.skip[id]; ok && final < p {
+	if !s.wanted(id, final) {
 		return nil
 	}
 	if err := s.reconcile(ctx, c.rs); err != nil {
 		return err
 	}
-	if p, ok := s.ddl.skip[id]; ok && final < p {
+	if !s.wanted(id, final) {
 		return nil
 	}
 	return s.ap.apply(ctx, c)
 }
 
-// copiedAfter reports whether the twin table qname was re-copied from a
-// snapshot that holds transactions committing at final.
-func (s *session) copiedAfter(qname string, final pgoutput.LSN) bool {
-	for id, p := range s.ddl.skip {
-		if final >= p {
-			continue
+// wantedName is wanted for a table named q (as a truncate names it).
+func (s *session) wantedName(q string, final pgoutput.LSN) bool {
+	for _, d := range s.ddl.det {
+		if src := (pgx.Identifier{d.schema, d.name}).Sanitize(); q == d.qname || q == src {
+			return s.wanted(d.relid, final)
 		}
-		if m := s.ddl.maps[id]; m != nil && m.qname() == qname {
-			return true
+		if rs := s.rels[d.relid]; rs != nil && rs.qname == q {
+			return s.wanted(d.relid, final)
 		}
 	}
-	return false
+	return final >= s.lastEnd
 }
 
 // setTableWarning shows msg for table qname in sync status; "" clears it.

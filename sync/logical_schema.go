@@ -27,6 +27,14 @@ func (s *session) relation(ctx context.Context, r *pgoutput.Relation) error {
 		return nil
 	}
 	s.relset.Add(r)
+	if in, _ := s.dec.InStream(); !in && s.inTxn && s.ddl.final < s.lastEnd && s.ddl.det[r.RelationID] == nil {
+		// Read again for a table copied again: its changes here are in the
+		// twin, and this description may be older than the masking plan.
+		s.nextVer++
+		rs := &relState{ver: s.nextVer, rel: r, qname: qualified(r)}
+		s.rels[r.RelationID], s.versions[rs.ver], s.lazy[rs.ver] = rs, rs, true
+		return nil
+	}
 	rs, err := s.relState(ctx, r)
 	if err != nil {
 		return err

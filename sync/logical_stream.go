@@ -66,6 +66,10 @@ func (f *follower) follow(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if errors.Is(err, errCatchUp) {
+			log.Info().Err(err).Msg("reading the stream again for a table copied again")
+			continue
+		}
 		if !retriable(err) && !errors.Is(err, errRetryLater) {
 			return err
 		}
@@ -186,6 +190,12 @@ type session struct {
 	// PII (blockedErr says which columns and the rules to add).
 	blocked    map[string]blockedTable
 	blockedErr error
+	// lazy are relation versions received in transactions the twin has
+	// (read again for a table copied again): their masking is worked out
+	// at their first change the twin lacks, if any.
+	lazy    map[uint64]bool
+	copying *copyJob // the table being copied again, if any
+	idleAt  pgoutput.LSN
 
 	durable   pgoutput.LSN // end of the last transaction committed in the twin
 	acked     pgoutput.LSN // what the source was told (durable, or an idle WAL end)
@@ -203,7 +213,7 @@ type session struct {
 
 func (f *follower) session(ctx context.Context) (err error) {
 	s := &session{f: f, log: f.logger(), relset: pgoutput.NewRelationSet(), rels: map[uint32]*relState{},
-		versions: map[uint64]*relState{}, streams: map[uint32]*streamBuf{}, seqAt: time.Now()}
+		versions: map[uint64]*relState{}, streams: map[uint32]*streamBuf{}, seqAt: time.Now(), lazy: map[uint64]bool{}}
 	defer s.close()
 
 	cs, err := f.TargetConn(ctx)
@@ -233,7 +243,6 @@ func (f *follower) session(ctx context.Context) (err error) {
 	if err := s.pitrSetup(ctx); err != nil {
 		return err
 	}
-	f.markApplied(s.durable, 0, 0, 0)
 
 	scfg, err := f.Source.connConfig()
 	if err != nil {
@@ -254,6 +263,10 @@ func (f *follower) session(ctx context.Context) (err error) {
 	if err := s.loadRelations(ctx, version); err != nil {
 		return err
 	}
+	// Tables copied again may need the stream from before the progress,
+	// and bound the acknowledgements.
+	s.acked = s.complete()
+	f.markApplied(s.complete(), 0, 0, 0)
 	if s.masker, err = s.takePlan(f.Plan(ctx, s.src)); err != nil {
 		return fmt.Errorf("masking plan: %w", err)
 	}
@@ -261,11 +274,11 @@ func (f *follower) session(ctx context.Context) (err error) {
 		return fmt.Errorf("source replication connection: %w", err)
 	}
 	args := f.pluginArgs(version)
-	if err = s.repl.StartReplication(ctx, f.Slot, s.durable, args); err != nil {
+	if err = s.repl.StartReplication(ctx, f.Slot, s.from(), args); err != nil {
 		return slotError(f.Slot, err)
 	}
 	f.setState(stateStreaming, "")
-	s.log.Info().Str(logkey.Slot, f.Slot).Str(logkey.LSN, s.durable.String()).Int(logkey.SourceVersion, version).
+	s.log.Info().Str(logkey.Slot, f.Slot).Str(logkey.LSN, s.from().String()).Int(logkey.SourceVersion, version).
 		Int(logkey.ProtoVersion, args.ProtoVersion).Msg("streaming from the source")
 	return s.loop(ctx)
 }
@@ -285,6 +298,7 @@ func slotError(slot string, err error) error {
 }
 
 func (s *session) close() {
+	s.stopCopy()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for _, b := range s.streams {
@@ -349,9 +363,13 @@ func (s *session) loop(ctx context.Context) error {
 			if s.idle() && m.ServerWALEnd > s.acked {
 				// Nothing published is pending below the server's sent
 				// position: let the slot advance while our tables are idle.
-				s.acked = m.ServerWALEnd
-				s.f.markApplied(0, s.acked, 0, 0)
-				m.ReplyRequested = true // tell the server now, not at the next status
+				before := s.acked
+				if err := s.passIdle(ctx, m.ServerWALEnd); err != nil {
+					return err
+				}
+				if s.acked > before {
+					m.ReplyRequested = true // tell the server now, not at the next status
+				}
 			}
 			if m.ReplyRequested {
 				if err := s.sendStatus(ctx); err != nil {
@@ -382,10 +400,17 @@ func (s *session) boundary(ctx context.Context) error {
 			return err
 		}
 	}
-	select {
-	case req := <-s.f.pause:
-		return s.servePause(ctx, req)
-	default:
+	if err := s.copyStep(ctx); err != nil {
+		return err
+	}
+	// A snapshot waits while a table is copied again or catches up: the
+	// twin is not whole meanwhile.
+	if s.ackCap() == 0 {
+		select {
+		case req := <-s.f.pause:
+			return s.servePause(ctx, req)
+		default:
+		}
 	}
 	if time.Since(s.seqAt) >= s.f.SequenceInterval && !s.ap.open {
 		if err := s.syncSequences(ctx); err != nil {
@@ -402,6 +427,11 @@ func (s *session) commitGroup(ctx context.Context) error {
 	if err := s.pitrRecord(ctx); err != nil {
 		return err
 	}
+	catching := s.catchingUp()
+	back, err := s.saveTablePositions(ctx)
+	if err != nil {
+		return err
+	}
 	if err := s.ap.commit(ctx, s.f.Slot, s.lastEnd); err != nil {
 		return err
 	}
@@ -409,8 +439,13 @@ func (s *session) commitGroup(ctx context.Context) error {
 		s.f.fault("commit")
 	}
 	s.durable = s.lastEnd
-	s.acked = max(s.acked, s.durable)
-	s.f.markApplied(s.durable, s.durable, s.groupTxns, s.groupRows)
+	s.ddl.marked = false
+	s.committedPositions(back)
+	if s.f.fault != nil && catching {
+		s.f.fault("catchup") // committed a table's changes read again
+	}
+	s.acked = max(s.acked, s.capAck(max(s.durable, s.idleAt)))
+	s.f.markApplied(s.complete(), s.acked, s.groupTxns, s.groupRows)
 	s.f.mu.Lock()
 	s.f.st.Missing = s.ap.missing
 	s.f.mu.Unlock()
@@ -438,11 +473,15 @@ func (s *session) handle(ctx context.Context, x *pgoutput.XLogData) error {
 		s.inTxn = true
 		// A transaction whose commit record starts before what the twin
 		// holds was applied before a restart: skip it.
-		s.skip = m.FinalLSN < s.lastEnd
+		s.skip = m.FinalLSN < s.from()
 		s.ddl.final = m.FinalLSN
 		if !s.skip {
-			if err := s.pitrBegin(ctx, m.CommitTime); err != nil {
-				return err
+			// A transaction read again for a table copied again is not
+			// a new point in time of the twin.
+			if m.FinalLSN >= s.lastEnd {
+				if err := s.pitrBegin(ctx, m.CommitTime); err != nil {
+					return err
+				}
 			}
 			if s.pending.IsZero() {
 				s.pending = m.CommitTime
@@ -453,7 +492,7 @@ func (s *session) handle(ctx context.Context, x *pgoutput.XLogData) error {
 	case *pgoutput.Commit:
 		s.inTxn = false
 		if !s.skip {
-			s.lastEnd = m.TransactionEndLSN
+			s.passTxn(m.TransactionEndLSN)
 			s.groupTxns++
 		}
 		s.skip = false
@@ -489,8 +528,9 @@ func (s *session) handle(ctx context.Context, x *pgoutput.XLogData) error {
 				return err
 			}
 			if m.LSN > s.acked {
-				s.acked = m.LSN
-				s.f.markApplied(0, m.LSN, 0, 0)
+				if err := s.passIdle(ctx, m.LSN); err != nil {
+					return err
+				}
 			}
 		}
 	case *pgoutput.StreamAbort:
@@ -520,6 +560,21 @@ func (s *session) change(ctx context.Context, xid uint32, c *change, relID uint3
 	}
 	if rs.outside {
 		return nil
+	}
+	if s.lazy[rs.ver] {
+		if in, _ := s.dec.InStream(); !in && !s.wanted(relID, s.ddl.final) {
+			return nil
+		}
+		real, err := s.relState(ctx, rs.rel)
+		if err != nil {
+			return err
+		}
+		delete(s.lazy, rs.ver)
+		s.rels[relID], s.versions[real.ver] = real, real
+		if real.outside {
+			return nil
+		}
+		rs = real
 	}
 	var err error
 	c.rs, c.xid, c.oldType = rs, xid, oldType
@@ -570,11 +625,13 @@ func (s *session) streamCommit(ctx context.Context, m *pgoutput.StreamCommit) er
 	s.f.st.Streamed++
 	s.f.st.SpilledBytes += b.spilled
 	s.f.mu.Unlock()
-	if m.CommitLSN < s.lastEnd {
+	if m.CommitLSN < s.from() {
 		return nil // applied before a restart
 	}
-	if err := s.pitrBegin(ctx, m.CommitTime); err != nil {
-		return err
+	if m.CommitLSN >= s.lastEnd {
+		if err := s.pitrBegin(ctx, m.CommitTime); err != nil {
+			return err
+		}
 	}
 	if s.pending.IsZero() {
 		s.pending = m.CommitTime
@@ -599,7 +656,7 @@ func (s *session) streamCommit(ctx context.Context, m *pgoutput.StreamCommit) er
 	if err != nil {
 		return err
 	}
-	s.lastEnd = m.TransactionEndLSN
+	s.passTxn(m.TransactionEndLSN)
 	s.groupTxns++
 	return s.commitGroup(ctx)
 }
