@@ -190,20 +190,13 @@ func (t *Twin) planAt(ctx context.Context, at time.Time) *pitrPlan {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	p := &pitrPlan{at: at, sysID: sys}
-	// (ORDER BY m.xid, not xid: that would be the text output column.)
 	// Everything up to at must be in the twin: a transaction after it is,
 	// or the sync has caught up; a short lag is waited out.
 	for deadline := time.Now().Add(15 * time.Second); ; {
-		var target, next string
-		err := conn.QueryRow(ctx, `SELECT
-			COALESCE((SELECT m.xid::text FROM pgtwin_sync.pitr_map m WHERE m.last_commit <= $1 ORDER BY m.xid DESC LIMIT 1), '0'),
-			COALESCE((SELECT m.xid::text FROM pgtwin_sync.pitr_map m WHERE m.last_commit > $1 ORDER BY m.xid LIMIT 1), '0')`, at).Scan(&target, &next)
-		if err != nil {
-			log.Warn().Err(err).Msg("no exact --at: cannot read pgtwin_sync.pitr_map")
+		if p.target, p.next, err = mapAround(ctx, conn, at); err != nil {
+			log.Warn().Err(err).Msg("no exact --at")
 			return nil
 		}
-		p.target, _ = strconv.ParseUint(target, 10, 64)
-		p.next, _ = strconv.ParseUint(next, 10, 64)
 		if p.target == 0 {
 			log.Info().Msg("no recorded sync transaction at or before --at; a snapshot stands in")
 			return nil
@@ -218,6 +211,24 @@ func (t *Twin) planAt(ctx context.Context, at time.Time) *pitrPlan {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// mapAround is the last twin transaction in the map ending at or before at
+// and the first ending after it (0: none).
+func mapAround(ctx context.Context, conn *pgx.Conn, at time.Time) (target, next uint64, err error) {
+	// ORDER BY m.xid, not xid: that would be the text output column.
+	var ts, ns string
+	err = conn.QueryRow(ctx, `SELECT
+		COALESCE((SELECT m.xid::text FROM pgtwin_sync.pitr_map m WHERE m.last_commit <= $1 ORDER BY m.xid DESC LIMIT 1), '0'),
+		COALESCE((SELECT m.xid::text FROM pgtwin_sync.pitr_map m WHERE m.last_commit > $1 ORDER BY m.xid LIMIT 1), '0')`, at).Scan(&ts, &ns)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read pgtwin_sync.pitr_map: %w", err)
+	}
+	if target, err = strconv.ParseUint(ts, 10, 64); err != nil {
+		return 0, 0, err
+	}
+	next, err = strconv.ParseUint(ns, 10, 64)
+	return target, next, err
 }
 
 // syncCaughtUp says the follower streams with nothing received from the

@@ -1,10 +1,13 @@
 package twin
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/pgtwin/pgtwin/internal/pgtest"
 )
 
 // TestPickMainAt: the base for an exact --at is the newest snapshot of
@@ -49,6 +52,35 @@ func TestPickMainAt(t *testing.T) {
 		}
 		if s.ID != c.snap || (tgt != nil) != c.exact || tgt != nil && tgt.XID != c.recoverXID {
 			t.Errorf("%s: got %s %+v, want %s exact=%v xid %d", c.name, s.ID, tgt, c.snap, c.exact, c.recoverXID)
+		}
+	}
+}
+
+// TestMapAround: the map is read in transaction order, not in the text
+// order of xids (999 sorts after 1000 as text), against a real server.
+func TestMapAround(t *testing.T) {
+	c := pgtest.Start(t, pgtest.Options{})
+	c.Exec(t, "postgres", `CREATE SCHEMA pgtwin_sync;
+		CREATE TABLE pgtwin_sync.pitr_map (xid xid8 PRIMARY KEY, first_commit timestamptz NOT NULL, last_commit timestamptz NOT NULL);
+		INSERT INTO pgtwin_sync.pitr_map VALUES
+			('998', '2026-12-01 09:00:00.1Z', '2026-12-01 09:00:00.2Z'),
+			('999', '2026-12-01 09:00:00.3Z', '2026-12-01 09:00:00.9Z'),
+			('1000', '2026-12-01 09:00:01Z', '2026-12-01 09:00:01Z'),
+			('1001', '2026-12-01 09:00:01.5Z', '2026-12-01 09:00:01.7Z')`)
+	conn := c.Connect(t, "postgres")
+	ctx := context.Background()
+	base := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		at           time.Time
+		target, next uint64
+	}{
+		{base, 0, 998},
+		{base.Add(time.Second), 1000, 1001},
+		{base.Add(2 * time.Second), 1001, 0},
+	} {
+		target, next, err := mapAround(ctx, conn, tc.at)
+		if err != nil || target != tc.target || next != tc.next {
+			t.Errorf("at %s: target %d next %d (%v), want %d %d", tc.at.Format(time.RFC3339), target, next, err, tc.target, tc.next)
 		}
 	}
 }
