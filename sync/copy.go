@@ -50,7 +50,8 @@ type table struct {
 	// remask gets another masker for these columns: a split table's parts
 	// each mask their own stream.
 	remask func() (rowMasker, error)
-	parts  int // COPY jobs it was split into (planJobs)
+	parts  int        // COPY jobs it was split into (planJobs)
+	freeze *freezeRun // a split table's first freeze (startFreezes)
 }
 
 // adoptColumnOrder copies the columns in the order the masker states, if it
@@ -158,23 +159,19 @@ func (r *run) listTables(ctx context.Context, m masker) ([]*table, error) {
 
 // copyAll copies the tables with sync.parallel workers, each in its own
 // source transaction in the exported snapshot, big tables as several ctid
-// ranges at once (planJobs), and tells copied (if not nil) of each table
-// whose COPY (every part of it) has committed.
+// ranges at once (planJobs, copyScheduler), and tells copied (if not nil)
+// of each table whose COPY (every part of it) has committed.
 func (r *run) copyAll(ctx context.Context, tables []*table, copied func(*table)) error {
 	r.p.startCopy(tables, time.Now())
 	defer r.coord.release()
 	if len(tables) == 0 {
 		return nil
 	}
-	jobs, err := r.planJobs(tables)
+	planned, err := r.planJobs(tables)
 	if err != nil {
 		return err
 	}
-	queue := make(chan *job, len(jobs))
-	for _, j := range jobs {
-		queue <- j
-	}
-	close(queue)
+	sched := newCopyScheduler(planned)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -187,15 +184,15 @@ func (r *run) copyAll(ctx context.Context, tables []*table, copied func(*table))
 	onStart := func() {
 		// Once every job's COPY has begun in a worker that holds the
 		// snapshot, nobody needs to join it again: let the source go.
-		if started.Add(1) == int64(len(jobs)) {
+		if started.Add(1) == int64(sched.total) {
 			r.coord.release()
 		}
 	}
-	for range min(r.parallel, len(jobs)) {
+	for range min(r.parallel, sched.total) {
 		wg.Go(func() {
 			w := &worker{r: r, copied: copied}
 			defer w.close()
-			if err := w.work(ctx, queue, onStart); err != nil {
+			if err := w.work(ctx, sched, onStart); err != nil {
 				mu.Lock()
 				if firstErr == nil {
 					firstErr = err
@@ -208,6 +205,9 @@ func (r *run) copyAll(ctx context.Context, tables []*table, copied func(*table))
 	wg.Wait()
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = ctx.Err()
+	}
+	if firstErr == nil {
+		r.startFreezes(ctx, tables)
 	}
 	return firstErr
 }

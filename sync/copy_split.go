@@ -3,10 +3,11 @@ package twinsync
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgtwin/pgtwin/internal/logkey"
 )
@@ -83,35 +84,31 @@ func (tr *tableRun) fail(p *progress, name string) {
 	}
 }
 
-// partPages is the number of pages of each part of t, or 0 when t is
-// copied whole.
-func (r *run) partPages(t *table) int64 {
+// splitParts is how many ranges t is copied as, 1 for a whole table: about
+// two per worker, so idle workers can take a share of a big table that
+// another worker is copying, and none smaller than half of splitPages.
+func (r *run) splitParts(t *table) int {
 	if r.parallel < 2 || r.srcVersion < splitMinVersion || t.pages < splitPages || t.remask == nil {
-		return 0
+		return 1
 	}
-	return (t.pages + int64(r.parallel) - 1) / int64(r.parallel)
+	return int(max(2, min(int64(2*r.parallel), t.pages*2/splitPages)))
 }
 
-// planJobs turns the tables into COPY jobs: tables of splitPages or more
-// into sync.parallel ctid ranges, the last one open-ended because relpages
-// is an estimate and the table may have grown since it was taken. Jobs run
-// largest first, so the biggest table's ranges start together and the
-// small tables fill in at the end. Each extra part gets its own masker now,
-// before any row moves.
-func (r *run) planJobs(tables []*table) ([]*job, error) {
-	var jobs []*job
+// planJobs turns each table into its COPY jobs: tables of splitPages or
+// more into ctid ranges, the last one open-ended because relpages is an
+// estimate and the table may have grown since it was taken. Each extra
+// part gets its own masker now, before any row moves.
+func (r *run) planJobs(tables []*table) ([]*tableJobs, error) {
+	var out []*tableJobs
 	for _, t := range tables {
-		per := r.partPages(t)
-		if per == 0 {
-			t.parts = 1
-			jobs = append(jobs, &job{t: t, tr: &tableRun{parts: 1}, hi: -1, masker: t.masker})
-			continue
-		}
-		t.parts = r.parallel
-		tr := &tableRun{parts: r.parallel}
-		for i := range r.parallel {
+		k := r.splitParts(t)
+		t.parts = k
+		tr := &tableRun{parts: k}
+		tj := &tableJobs{}
+		per := (t.pages + int64(k) - 1) / int64(k)
+		for i := range k {
 			j := &job{t: t, tr: tr, part: i, lo: int64(i) * per, hi: int64(i+1) * per, masker: t.masker}
-			if i == r.parallel-1 {
+			if i == k-1 {
 				j.hi = -1
 			}
 			if i > 0 {
@@ -121,12 +118,66 @@ func (r *run) planJobs(tables []*table) ([]*job, error) {
 				}
 				j.masker = m
 			}
-			jobs = append(jobs, j)
+			tj.jobs = append(tj.jobs, j)
+		}
+		tj.back = k
+		out = append(out, tj)
+	}
+	return out, nil
+}
+
+// tableJobs are one table's jobs not yet handed out: [front, back).
+type tableJobs struct {
+	jobs        []*job
+	front, back int
+	started     bool
+}
+
+// copyScheduler hands out jobs so each table keeps a worker of its own, as
+// when tables were copied whole (the largest first, and a table's index
+// builds begin while bigger ones still copy), and a worker with no table
+// left to start helps the one with the most ranges left, from its end.
+type copyScheduler struct {
+	mu     sync.Mutex
+	tables []*tableJobs // largest first
+	total  int
+}
+
+func newCopyScheduler(tables []*tableJobs) *copyScheduler {
+	s := &copyScheduler{tables: tables}
+	for _, tj := range tables {
+		s.total += len(tj.jobs)
+	}
+	return s
+}
+
+// next returns the worker's next job and the table it is now the home
+// worker of (nil while it helps), or nil when every job is out.
+func (s *copyScheduler) next(home *tableJobs) (*job, *tableJobs) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if home != nil && home.front < home.back {
+		home.front++
+		return home.jobs[home.front-1], home
+	}
+	for _, tj := range s.tables {
+		if !tj.started {
+			tj.started = true
+			tj.front++
+			return tj.jobs[0], tj
 		}
 	}
-	size := func(j *job) int64 { return j.t.pages / int64(j.tr.parts) }
-	sort.SliceStable(jobs, func(a, b int) bool { return size(jobs[a]) > size(jobs[b]) })
-	return jobs, nil
+	var most *tableJobs
+	for _, tj := range s.tables {
+		if n := tj.back - tj.front; n > 0 && (most == nil || n > most.back-most.front) {
+			most = tj
+		}
+	}
+	if most == nil {
+		return nil, nil
+	}
+	most.back--
+	return most.jobs[most.back], nil
 }
 
 // copyOut is the COPY that reads the job's rows: the whole table, or its
@@ -157,19 +208,81 @@ func (j *job) copyIn() string {
 	return "COPY " + j.t.qname + " (" + j.t.columnList() + ") FROM STDIN"
 }
 
-// freezeSplit freezes the split tables once the fill's other sessions have
-// ended: rows a COPY without FREEZE wrote are neither frozen nor marked
-// all-visible, and a branch's first vacuum would rewrite every page of
-// them (a full copy of the table on a copy-on-write branch). Earlier, a
-// concurrent COPY's or index build's snapshot would hold the freeze back.
-func (r *run) freezeSplit(ctx context.Context, tables []*table) error {
+// Rows the parts of a split table wrote without FREEZE are neither frozen
+// nor marked all-visible, and a branch's first vacuum would rewrite every
+// page of them (a full copy of the table on a copy-on-write branch). So the
+// fill freezes split tables itself: a first VACUUM starts as soon as the
+// last COPY job has committed, overlapping the index builds still running
+// (it waits for the table's own, whose lock conflicts); freezeSplit, once
+// every other session of the fill has ended, checks it marked the whole
+// table and vacuums again what it did not (a snapshot older than a part's
+// commit, such as an index build begun while that part still copied, holds
+// a freeze back).
+
+// freezeRun is a split table's first freeze.
+type freezeRun struct {
+	done     chan struct{}
+	complete bool // every page all-visible afterwards
+	err      error
+}
+
+// startFreezes begins the first freeze of each split table, up to
+// sync.parallel at once, largest first. ctx ends with the copy's.
+func (r *run) startFreezes(ctx context.Context, tables []*table) {
 	var split []*table
 	for _, t := range tables {
 		if t.parts > 1 {
+			t.freeze = &freezeRun{done: make(chan struct{})}
 			split = append(split, t)
 		}
 	}
 	if len(split) == 0 {
+		return
+	}
+	go func() {
+		slots := make(chan struct{}, r.parallel)
+		for _, t := range split {
+			f := t.freeze
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				f.err = ctx.Err()
+				close(f.done)
+				continue
+			}
+			go func() {
+				defer close(f.done)
+				defer func() { <-slots }()
+				f.complete, f.err = r.freeze(ctx, t)
+			}()
+		}
+	}()
+}
+
+// freezeSplit waits for the first freezes and repeats those that left
+// pages unmarked, now that nothing else runs.
+func (r *run) freezeSplit(ctx context.Context, tables []*table) error {
+	var again []*table
+	for _, t := range tables {
+		if t.parts < 2 {
+			continue
+		}
+		if t.freeze != nil {
+			select {
+			case <-t.freeze.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			if t.freeze.complete {
+				continue
+			}
+			if err := t.freeze.err; err != nil {
+				r.log.Debug().Err(err).Str(logkey.Table, t.schema+"."+t.name).Msg("first freeze failed; freezing again")
+			}
+		}
+		again = append(again, t)
+	}
+	if len(again) == 0 {
 		return nil
 	}
 	// VACUUM marks a page all-visible only if it may set its rows' commit
@@ -180,12 +293,36 @@ func (r *run) freezeSplit(ctx context.Context, tables []*table) error {
 	if _, err := r.tgtConn.Exec(ctx, "CHECKPOINT"); err != nil {
 		return fmt.Errorf("checkpoint before freeze: %w", err)
 	}
-	for _, t := range split {
-		begin := time.Now()
-		if _, err := r.tgtConn.Exec(ctx, "VACUUM (FREEZE, INDEX_CLEANUP OFF) "+t.qname); err != nil {
-			return fmt.Errorf("freeze %s: %w", t.qname, err)
+	for _, t := range again {
+		complete, err := r.freeze(ctx, t)
+		if err != nil {
+			return err
 		}
-		r.log.Debug().Str(logkey.Table, t.schema+"."+t.name).Dur(logkey.Duration, time.Since(begin)).Msg("split table frozen")
+		if !complete {
+			r.log.Warn().Str(logkey.Table, t.schema+"."+t.name).Msg("split table not wholly frozen: a branch's first vacuum of it will rewrite pages")
+		}
 	}
 	return nil
+}
+
+// freeze vacuums t with FREEZE in a session of its own and reports whether
+// every page came out all-visible.
+func (r *run) freeze(ctx context.Context, t *table) (complete bool, err error) {
+	begin := time.Now()
+	conn, err := pgx.Connect(ctx, r.tgt.ConnString)
+	if err != nil {
+		return false, fmt.Errorf("connect to target: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "VACUUM (FREEZE, INDEX_CLEANUP OFF) "+t.qname); err != nil {
+		return false, fmt.Errorf("freeze %s: %w", t.qname, err)
+	}
+	var visible, pages int64
+	err = conn.QueryRow(ctx, "SELECT relallvisible::int8, relpages::int8 FROM pg_catalog.pg_class WHERE oid = $1::regclass", t.qname).Scan(&visible, &pages)
+	if err != nil {
+		return false, fmt.Errorf("freeze %s: %w", t.qname, err)
+	}
+	r.log.Debug().Str(logkey.Table, t.schema+"."+t.name).Int64("pages", pages).Int64("all_visible", visible).
+		Dur(logkey.Duration, time.Since(begin)).Msg("split table frozen")
+	return visible >= pages, nil
 }

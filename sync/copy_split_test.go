@@ -20,42 +20,68 @@ func withSplitPages(t *testing.T, pages int64) {
 func TestCopySplitPlan(t *testing.T) {
 	withSplitPages(t, 100)
 	calls := 0
-	tbl := &table{schema: "public", name: "big", pages: 1000, qname: `public.big`, columns: []string{"id", "v"},
-		masker: hashRows{masked: []bool{false, true}}}
-	tbl.remask = func() (rowMasker, error) { calls++; return hashRows{masked: []bool{false, true}}, nil }
-	small := &table{schema: "public", name: "small", pages: 99, qname: "public.small", columns: []string{"id"}}
-	small.remask = func() (rowMasker, error) { t.Fatal("a table copied whole asked for another masker"); return nil, nil }
-
+	mk := func(name string, pages int64) *table {
+		tb := &table{schema: "public", name: name, pages: pages, qname: "public." + name, columns: []string{"id", "v"},
+			masker: hashRows{masked: []bool{false, true}}}
+		tb.remask = func() (rowMasker, error) { calls++; return hashRows{masked: []bool{false, true}}, nil }
+		return tb
+	}
+	big, mid, small := mk("big", 1000), mk("mid", 150), mk("small", 99)
 	r := &run{parallel: 3, srcVersion: 150004}
-	jobs, err := r.planJobs([]*table{small, tbl})
+	planned, err := r.planJobs([]*table{big, mid, small})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(jobs) != 4 || tbl.parts != 3 || small.parts != 1 || calls != 2 {
-		t.Fatalf("%d jobs, parts %d/%d, %d extra maskers; want 4 jobs, 3 parts of big, 1 of small, 2 maskers", len(jobs), tbl.parts, small.parts, calls)
+	// Two ranges a worker, none under half the threshold; the ranges tile
+	// the table and the last one is open.
+	if big.parts != 6 || mid.parts != 3 || small.parts != 1 || calls != 5+2 {
+		t.Fatalf("parts %d/%d/%d, %d extra maskers; want 6/3/1 and 7", big.parts, mid.parts, small.parts, calls)
 	}
-	// Largest first; the ranges tile the table and the last one is open.
 	want := []string{
-		`COPY (SELECT "id", "v" FROM ONLY public.big WHERE ctid >= '(0,0)'::pg_catalog.tid AND ctid < '(334,0)'::pg_catalog.tid) TO STDOUT`,
-		`COPY (SELECT "id", "v" FROM ONLY public.big WHERE ctid >= '(334,0)'::pg_catalog.tid AND ctid < '(668,0)'::pg_catalog.tid) TO STDOUT`,
-		`COPY (SELECT "id", "v" FROM ONLY public.big WHERE ctid >= '(668,0)'::pg_catalog.tid) TO STDOUT`,
-		`COPY public.small ("id") TO STDOUT`,
+		`COPY (SELECT "id", "v" FROM ONLY public.mid WHERE ctid >= '(0,0)'::pg_catalog.tid AND ctid < '(50,0)'::pg_catalog.tid) TO STDOUT`,
+		`COPY (SELECT "id", "v" FROM ONLY public.mid WHERE ctid >= '(50,0)'::pg_catalog.tid AND ctid < '(100,0)'::pg_catalog.tid) TO STDOUT`,
+		`COPY (SELECT "id", "v" FROM ONLY public.mid WHERE ctid >= '(100,0)'::pg_catalog.tid) TO STDOUT`,
 	}
-	for i, j := range jobs {
+	for i, j := range planned[1].jobs {
 		if got := j.copyOut(); got != want[i] {
-			t.Errorf("job %d: %s\nwant %s", i, got, want[i])
+			t.Errorf("mid part %d: %s\nwant %s", i, got, want[i])
 		}
 	}
-	if strings.Contains(jobs[0].copyIn(), "FREEZE") || !strings.Contains(jobs[3].copyIn(), "FREEZE") {
-		t.Errorf("parts share the table and cannot FREEZE, a whole table can: %q, %q", jobs[0].copyIn(), jobs[3].copyIn())
+	if got := planned[2].jobs[0].copyOut(); got != `COPY public.small ("id", "v") TO STDOUT` {
+		t.Errorf("whole table: %s", got)
+	}
+	if strings.Contains(planned[0].jobs[0].copyIn(), "FREEZE") || !strings.Contains(planned[2].jobs[0].copyIn(), "FREEZE") {
+		t.Errorf("parts share the table and cannot FREEZE, a whole table can: %q, %q", planned[0].jobs[0].copyIn(), planned[2].jobs[0].copyIn())
+	}
+	// Each table gets a worker of its own, largest first; a worker with no
+	// table left to start helps the one with most ranges left, from its end.
+	s := newCopyScheduler(planned)
+	var homes [3]*tableJobs
+	take := func(w int) string {
+		j, h := s.next(homes[w])
+		homes[w] = h
+		if j == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%s%d", j.t.name, j.part)
+	}
+	var got []string
+	for _, w := range []int{0, 1, 2, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1} {
+		got = append(got, take(w))
+	}
+	if g, w := strings.Join(got, " "), "big0 mid0 small0 mid1 big5 big4 mid2 big3 big1 big2 - - -"; g != w {
+		t.Errorf("jobs handed out %s\nwant          %s", g, w)
+	}
+	if s.total != 10 {
+		t.Errorf("total %d jobs, want 10", s.total)
 	}
 
 	// No split: one worker, a source without TID Range Scans (12, 13), or a
 	// table below the threshold.
 	for _, r := range []*run{{parallel: 1, srcVersion: 150004}, {parallel: 4, srcVersion: 130011}} {
-		jobs, err := r.planJobs([]*table{tbl})
-		if err != nil || len(jobs) != 1 || jobs[0].split() {
-			t.Errorf("parallel %d, source %d: %d jobs (%v), want the table whole", r.parallel, r.srcVersion, len(jobs), err)
+		planned, err := r.planJobs([]*table{big})
+		if err != nil || len(planned[0].jobs) != 1 || planned[0].jobs[0].split() {
+			t.Errorf("parallel %d, source %d: %v, want the table whole", r.parallel, r.srcVersion, err)
 		}
 	}
 }
@@ -114,8 +140,8 @@ func TestCopySplitTable(t *testing.T) {
 	}
 	split, splitLogs := run(8)
 	logs := splitLogs
-	if n := strings.Count(logs, `"message":"table part copied"`); n != 3 {
-		t.Errorf("%d parts copied, want 3 (parallel 3):\n%s", n, logs)
+	if n := strings.Count(logs, `"message":"table part copied"`); n != 6 {
+		t.Errorf("%d parts copied, want 6 (two for each of 3 workers):\n%s", n, logs)
 	}
 	if n := strings.Count(logs, `"table":"public.customers","rows":26000`); n != 1 {
 		t.Errorf("the table was reported copied %d times with all 26000 rows, want once:\n%s", n, logs)

@@ -42,7 +42,7 @@ func (w *worker) closeSource(ctx context.Context) {
 	}
 }
 
-func (w *worker) work(ctx context.Context, queue <-chan *job, onStart func()) error {
+func (w *worker) work(ctx context.Context, sched *copyScheduler, onStart func()) error {
 	cfg, err := pgx.ParseConfig(w.r.tgt.ConnString)
 	if err != nil {
 		return fmt.Errorf("target: %w", err)
@@ -55,7 +55,12 @@ func (w *worker) work(ctx context.Context, queue <-chan *job, onStart func()) er
 	// Each worker joins the snapshot when it takes its first table: one that
 	// finds the queue already empty never needs the snapshot, which may be
 	// released by then.
-	for j := range queue {
+	var home *tableJobs
+	for {
+		var j *job
+		if j, home = sched.next(home); j == nil {
+			break
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
