@@ -173,6 +173,7 @@ func (r *run) copyAll(ctx context.Context, tables []*table, copied func(*table))
 	}
 	sched := newCopyScheduler(planned)
 
+	fill := ctx // outlives the copy: the first freezes run on after it
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -207,7 +208,7 @@ func (r *run) copyAll(ctx context.Context, tables []*table, copied func(*table))
 		firstErr = ctx.Err()
 	}
 	if firstErr == nil {
-		r.startFreezes(ctx, tables)
+		r.startFreezes(fill, tables)
 	}
 	return firstErr
 }

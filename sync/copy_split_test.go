@@ -146,6 +146,9 @@ func TestCopySplitTable(t *testing.T) {
 	if n := strings.Count(logs, `"table":"public.customers","rows":26000`); n != 1 {
 		t.Errorf("the table was reported copied %d times with all 26000 rows, want once:\n%s", n, logs)
 	}
+	if strings.Contains(logs, "first freeze failed") || !strings.Contains(logs, `"message":"split table frozen"`) {
+		t.Errorf("the first freeze did not run:\n%s", logs)
+	}
 	whole, logs := run(1 << 40)
 	if strings.Contains(logs, "table part copied") {
 		t.Errorf("copied in parts above the threshold:\n%s", logs)
