@@ -27,9 +27,11 @@ func (s *session) relation(ctx context.Context, r *pgoutput.Relation) error {
 		return nil
 	}
 	s.relset.Add(r)
-	if in, _ := s.dec.InStream(); !in && s.inTxn && s.ddl.final < s.lastEnd && s.ddl.det[r.RelationID] == nil {
-		// Read again for a table copied again: its changes here are in the
-		// twin, and this description may be older than the masking plan.
+	d := s.ddl.det[r.RelationID]
+	if in, _ := s.dec.InStream(); !in && s.inTxn && (d == nil && s.ddl.final < s.lastEnd || d != nil && d.state == tableCopy) {
+		// Read again for a table copied again, or of a table whose copy
+		// is to come: its changes here are in the twin or dropped, and
+		// this description may be older than the masking plan.
 		s.nextVer++
 		rs := &relState{ver: s.nextVer, rel: r, qname: qualified(r)}
 		s.rels[r.RelationID], s.versions[rs.ver], s.lazy[rs.ver] = rs, rs, true
