@@ -80,7 +80,10 @@ func newApplier(conn *pgconn.PgConn, log zerolog.Logger) *applier {
 // and foreign keys stay quiet (the source already ran them), durable
 // commits (acks depend on them), value formats as the source sends, and
 // search_path pg_catalog as on the source sessions, so format_type spells
-// a type alike on both sides (schema changes compare them).
+// a type alike on both sides (schema changes compare them). Generic plans
+// from the first execution: a set-based statement's custom plan, costed
+// for its few rows, would otherwise be planned again at every execution,
+// and apply statements find rows by key, which a generic plan does as well.
 func targetConfig(connString string) (*pgconn.Config, error) {
 	cfg, err := pgconn.ParseConfig(connString)
 	if err != nil {
@@ -90,6 +93,7 @@ func targetConfig(connString string) (*pgconn.Config, error) {
 		"session_replication_role":            "replica",
 		"search_path":                         "pg_catalog",
 		"synchronous_commit":                  "on",
+		"plan_cache_mode":                     "force_generic_plan",
 		"statement_timeout":                   "0",
 		"lock_timeout":                        "0",
 		"idle_in_transaction_session_timeout": "0",

@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
 	"github.com/pgtwin/pgtwin/anonymize"
 	"github.com/pgtwin/pgtwin/internal/pgtest"
+	"github.com/pgtwin/pgtwin/sync/pgoutput"
 )
 
 const benchScript = `\set aid random(1, 100000 * :scale)
@@ -280,4 +282,283 @@ func lagAtRate(t testing.TB, src, dst *pgtest.Cluster, script string, rate int, 
 		t.Fatal("no probe arrived")
 	}
 	return lags[len(lags)/2], lags[len(lags)*99/100], len(lags), tpsLine(out)
+}
+
+// TestBenchFullIdentity measures catch-up of the same backlog of updates
+// and deletes (one change a source transaction, as OLTP writes them) into
+// (a) a table with a primary key, (b) a REPLICA IDENTITY FULL table with an
+// index the twin can find the old row by, (c) one with no index, each
+// drained alone by the follower, interleaved over rounds. Issue 14 wants
+// (b) within 2x of (a). PGTWIN_BENCH=1 runs it; PGTWIN_BENCH_RI_ROWS sets
+// the backlog (changes a table), PGTWIN_BENCH_RI_TABLE the table size.
+func TestBenchFullIdentity(t *testing.T) {
+	if os.Getenv("PGTWIN_BENCH") != "1" {
+		t.Skip("benchmark: set PGTWIN_BENCH=1")
+	}
+	ctx := context.Background()
+	size, backlog, rounds := envInt("PGTWIN_BENCH_RI_TABLE", 20000), envInt("PGTWIN_BENCH_RI_ROWS", 8000), envInt("PGTWIN_BENCH_ROUNDS", 3)
+	src := pgtest.Start(t, pgtest.Options{Logical: true, Databases: []string{"app"}})
+	src.Exec(t, "app", fmt.Sprintf(`
+		CREATE TABLE ri_pk (id int PRIMARY KEY, v int, s text);
+		CREATE TABLE ri_idx (id int NOT NULL, v int, s text);
+		CREATE INDEX ri_idx_id ON ri_idx (id);
+		ALTER TABLE ri_idx REPLICA IDENTITY FULL;
+		CREATE TABLE ri_none (id int NOT NULL, v int, s text);
+		ALTER TABLE ri_none REPLICA IDENTITY FULL;
+		CREATE TABLE bench_marker (id int PRIMARY KEY);
+		INSERT INTO ri_pk SELECT i, i, 'row ' || i FROM generate_series(1, %[1]d) i;
+		INSERT INTO ri_idx SELECT * FROM ri_pk;
+		INSERT INTO ri_none SELECT * FROM ri_pk;
+		ANALYZE`, size))
+	twin := pgtest.Start(t, pgtest.Options{})
+	twin.Exec(t, "postgres", "CREATE ROLE pgtwin_owner NOLOGIN")
+	twin.Exec(t, "postgres", "CREATE DATABASE app OWNER pgtwin_owner")
+	f := &follower{
+		Source:     source{URL: src.ConnString("app")},
+		Plan:       anonymizePlan(anonymize.Rules{}, anonymize.PolicyMask, testKey, selection{}),
+		TargetConn: func(context.Context) (string, error) { return twin.ConnString("app"), nil },
+		Rebuild: func(ctx context.Context, fill func(context.Context, target) error) error {
+			return fill(ctx, target{ConnString: twin.ConnString("app"), BinDir: twin.Bin})
+		},
+		SpillDir: t.TempDir(),
+		Log:      zerolog.Nop(),
+	}
+	if err := f.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+	waitState(t, f, stateStreaming, 5*time.Minute)
+
+	marker := 0
+	// drain writes work (if any) while the follower is stopped, then times
+	// the follower from its start to the backlog's end in the twin.
+	drain := func(work string) time.Duration {
+		f.Stop()
+		if work != "" {
+			src.Exec(t, "app", work)
+		}
+		marker++
+		src.Exec(t, "app", fmt.Sprintf("INSERT INTO bench_marker VALUES (%d)", marker))
+		start := time.Now()
+		if err := f.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitRow(t, twin, fmt.Sprintf("SELECT count(*) FROM bench_marker WHERE id = %d", marker), 1, 20*time.Minute)
+		return time.Since(start)
+	}
+	startup := drain("")
+	// Every fourth step deletes a row and inserts it again (one
+	// transaction), the others update one: changes = backlog * 5/4.
+	changes := backlog + backlog/4
+	script := func(table string, round int) string {
+		return fmt.Sprintf(`DO $$ DECLARE k int; BEGIN FOR i IN 1..%[2]d LOOP
+			k := 1 + (i * 7919 + %[3]d) %% %[4]d;
+			IF i %% 4 = 0 THEN
+				DELETE FROM %[1]s WHERE id = k;
+				INSERT INTO %[1]s VALUES (k, i, 'new ' || i);
+			ELSE
+				UPDATE %[1]s SET v = v + 1 WHERE id = k;
+			END IF;
+			COMMIT;
+		END LOOP; END $$`, table, backlog, round*104729, size)
+	}
+	tables := []string{"ri_pk", "ri_idx", "ri_none"}
+	if v := os.Getenv("PGTWIN_BENCH_RI_TABLES"); v != "" {
+		tables = strings.Split(v, ",")
+	}
+	rates := map[string][]float64{}
+	var idxRatios []float64
+	for round := range rounds {
+		got := map[string]float64{}
+		for j := range tables {
+			table := tables[(round+j)%len(tables)]
+			d := drain(script(table, round))
+			got[table] = float64(changes) / d.Seconds()
+			rates[table] = append(rates[table], got[table])
+			t.Logf("round %d: %s: %d changes (%d source transactions) in %s: %.0f rows/s (%.0f rows/s without the start-up)", round+1, table, changes, backlog,
+				d.Round(time.Millisecond), got[table], float64(changes)/(d-startup).Seconds())
+		}
+		idxRatios = append(idxRatios, got["ri_pk"]/got["ri_idx"])
+		t.Logf("round %d: PK %.0f rows/s, RI FULL with index %.0f rows/s, RI FULL without index %.0f rows/s; PK/with index %.2f, PK/without index %.1f",
+			round+1, got["ri_pk"], got["ri_idx"], got["ri_none"], got["ri_pk"]/got["ri_idx"], got["ri_pk"]/got["ri_none"])
+	}
+	med := func(v []float64) float64 {
+		if len(v) == 0 {
+			return 0
+		}
+		s := append([]float64(nil), v...)
+		sort.Float64s(s)
+		return s[len(s)/2]
+	}
+	t.Logf("medians of %d rounds (follower start-up, included in each, is %s): PK %.0f rows/s, RI FULL with index %.0f rows/s, without index %.0f rows/s; PK/with index %.2f (issue 14: at most 2)",
+		rounds, startup.Round(time.Millisecond), med(rates["ri_pk"]), med(rates["ri_idx"]), med(rates["ri_none"]), med(idxRatios))
+	if st := f.Status(); st.Missing != 0 {
+		t.Errorf("%d updates/deletes found no row in the twin", st.Missing)
+	}
+	for _, table := range tables {
+		q := "SELECT md5(string_agg(id || ' ' || v || ' ' || s, ',' ORDER BY id, v, s)) FROM " + table
+		if s, w := query[string](t, src, q), query[string](t, twin, q); s != w {
+			t.Errorf("%s differs: source md5 %s, twin %s", table, s, w)
+		}
+	}
+}
+
+// TestBenchApplyDirect times the apply alone (no stream, no source): the
+// changes of TestBenchFullIdentity's backlog handed to the applier in
+// groups, for a PK table and REPLICA IDENTITY FULL ones with and without
+// an index, plus updates only on the PK table (how pgbench writes).
+func TestBenchApplyDirect(t *testing.T) {
+	if os.Getenv("PGTWIN_BENCH") != "1" {
+		t.Skip("benchmark: set PGTWIN_BENCH=1")
+	}
+	ctx := context.Background()
+	size, steps, group := envInt("PGTWIN_BENCH_RI_TABLE", 20000), envInt("PGTWIN_BENCH_RI_ROWS", 8000), envInt("PGTWIN_BENCH_GROUP", 500)
+	c := pgtest.Start(t, pgtest.Options{})
+	c.Exec(t, "postgres", fmt.Sprintf(`
+		CREATE TABLE ri_pk (id int PRIMARY KEY, v int, s text);
+		CREATE TABLE ri_idx (id int NOT NULL, v int, s text);
+		CREATE INDEX ri_idx_id ON ri_idx (id);
+		CREATE TABLE ri_none (id int NOT NULL, v int, s text);
+		INSERT INTO ri_pk SELECT i, i, 'row ' || i FROM generate_series(1, %[1]d) i;
+		INSERT INTO ri_idx SELECT * FROM ri_pk;
+		INSERT INTO ri_none SELECT * FROM ri_pk;
+		ANALYZE`, size))
+	cfg, err := targetConfig(c.ConnString("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type val struct {
+		v int
+		s string
+	}
+	state := map[string]map[int]val{}
+	var ver uint64
+	txt := func(s string) pgoutput.TupleColumn {
+		return pgoutput.TupleColumn{Kind: pgoutput.TupleText, Data: []byte(s)}
+	}
+	null := pgoutput.TupleColumn{Kind: pgoutput.TupleNull}
+	// changes writes the backlog of TestBenchFullIdentity's script as the
+	// stream would deliver it, and keeps what the table must hold after.
+	changes := func(table string, full, updatesOnly bool, round int) []*change {
+		flag := uint8(pgoutput.ColumnFlagKey)
+		if full {
+			flag = 0
+		}
+		ver++
+		rs := &relState{ver: ver, qname: "public." + table, maskAt: []int{-1, -1, -1}, rel: &pgoutput.Relation{
+			Namespace: "public", RelationName: table,
+			Columns: []pgoutput.RelationColumn{{Name: "id", DataType: 23, Flags: flag}, {Name: "v", DataType: 23}, {Name: "s", DataType: 25}}}}
+		cur := state[table]
+		if cur == nil {
+			cur = map[int]val{}
+			for k := 1; k <= size; k++ {
+				cur[k] = val{k, "row " + strconv.Itoa(k)}
+			}
+			state[table] = cur
+		}
+		tuple := func(k int) pgoutput.Tuple {
+			return pgoutput.Tuple{txt(strconv.Itoa(k)), txt(strconv.Itoa(cur[k].v)), txt(cur[k].s)}
+		}
+		var out []*change
+		for i := 1; i <= steps; i++ {
+			k := 1 + (i*7919+round*104729)%size
+			old := tuple(k)
+			if i%4 == 0 && !updatesOnly {
+				d := &change{kind: 'D', rs: rs, oldType: pgoutput.OldTupleKey, oldT: pgoutput.Tuple{old[0], null, null}}
+				if full {
+					d.oldType, d.oldT = pgoutput.OldTupleFull, old
+				}
+				cur[k] = val{i, "new " + strconv.Itoa(i)}
+				out = append(out, d, &change{kind: 'I', rs: rs, newT: tuple(k)})
+				continue
+			}
+			cur[k] = val{cur[k].v + 1, cur[k].s}
+			u := &change{kind: 'U', rs: rs, newT: tuple(k)}
+			if full {
+				u.oldType, u.oldT = pgoutput.OldTupleFull, old
+			}
+			out = append(out, u)
+		}
+		return out
+	}
+	// The twin backend's CPU time tells variants apart on a loaded
+	// machine, where wall time varies threefold from run to run.
+	apply := func(chs []*change) (time.Duration, time.Duration) {
+		conn, err := pgconn.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		a := newApplier(conn, zerolog.Nop())
+		pid := conn.PID()
+		cpu0 := backendCPU(t, pid)
+		start := time.Now()
+		for i, ch := range chs {
+			if err := a.begin(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.apply(ctx, ch); err != nil {
+				t.Fatal(err)
+			}
+			if i%group == group-1 || i == len(chs)-1 {
+				if err := a.flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if err := a.exec(ctx, "COMMIT"); err != nil {
+					t.Fatal(err)
+				}
+				a.open = false
+			}
+		}
+		if a.missing != 0 {
+			t.Errorf("%d changes found no row", a.missing)
+		}
+		return time.Since(start), backendCPU(t, pid) - cpu0
+	}
+	for round := range envInt("PGTWIN_BENCH_ROUNDS", 3) {
+		var line []string
+		for _, w := range []struct {
+			table      string
+			full, upds bool
+		}{{"ri_pk", false, true}, {"ri_pk", false, false}, {"ri_idx", true, false}, {"ri_none", true, false}} {
+			chs := changes(w.table, w.full, w.upds, round)
+			d, cpu := apply(chs)
+			name := w.table
+			if w.upds {
+				name += " (updates only)"
+			}
+			line = append(line, fmt.Sprintf("%s %.0f rows/s (twin CPU %.1f µs a row)", name, float64(len(chs))/d.Seconds(),
+				float64(cpu.Microseconds())/float64(len(chs))))
+		}
+		t.Logf("round %d, apply alone, %d changes a transaction: %s", round+1, group, strings.Join(line, ", "))
+	}
+	conn := c.Connect(t, "postgres")
+	defer conn.Close(ctx)
+	for table, cur := range state {
+		var want []string
+		for k := 1; k <= size; k++ {
+			want = append(want, fmt.Sprintf("%d %d %s", k, cur[k].v, cur[k].s))
+		}
+		var got string
+		if err := conn.QueryRow(ctx, "SELECT string_agg(id || ' ' || v || ' ' || s, ',' ORDER BY id) FROM "+table).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != strings.Join(want, ",") {
+			t.Errorf("%s does not hold what the changes left", table)
+		}
+	}
+}
+
+// backendCPU is the CPU time a server process has run (Linux schedstat).
+func backendCPU(t testing.TB, pid uint32) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+	if err != nil {
+		t.Fatalf("backend CPU time: %v", err)
+	}
+	ns, err := strconv.ParseInt(strings.Fields(string(b))[0], 10, 64)
+	if err != nil {
+		t.Fatalf("backend CPU time: %v", err)
+	}
+	return time.Duration(ns)
 }
