@@ -50,8 +50,7 @@ type table struct {
 	// remask gets another masker for these columns: a split table's parts
 	// each mask their own stream.
 	remask func() (rowMasker, error)
-	parts  int        // COPY jobs it was split into (planJobs)
-	freeze *freezeRun // a split table's first freeze (startFreezes)
+	parts  int // COPY jobs it was split into (planJobs)
 }
 
 // adoptColumnOrder copies the columns in the order the masker states, if it
@@ -173,7 +172,6 @@ func (r *run) copyAll(ctx context.Context, tables []*table, copied func(*table))
 	}
 	sched := newCopyScheduler(planned)
 
-	fill := ctx // outlives the copy: the first freezes run on after it
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -206,9 +204,6 @@ func (r *run) copyAll(ctx context.Context, tables []*table, copied func(*table))
 	wg.Wait()
 	if firstErr == nil && ctx.Err() != nil {
 		firstErr = ctx.Err()
-	}
-	if firstErr == nil {
-		r.startFreezes(fill, tables)
 	}
 	return firstErr
 }

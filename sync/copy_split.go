@@ -2,6 +2,7 @@ package twinsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -208,81 +209,22 @@ func (j *job) copyIn() string {
 	return "COPY " + j.t.qname + " (" + j.t.columnList() + ") FROM STDIN"
 }
 
-// Rows the parts of a split table wrote without FREEZE are neither frozen
-// nor marked all-visible, and a branch's first vacuum would rewrite every
-// page of them (a full copy of the table on a copy-on-write branch). So the
-// fill freezes split tables itself: a first VACUUM starts as soon as the
-// last COPY job has committed, overlapping the index builds still running
-// (it waits for the table's own, whose lock conflicts); freezeSplit, once
-// every other session of the fill has ended, checks it marked the whole
-// table and vacuums again what it did not (a snapshot older than a part's
-// commit, such as an index build begun while that part still copied, holds
-// a freeze back).
-
-// freezeRun is a split table's first freeze.
-type freezeRun struct {
-	done     chan struct{}
-	complete bool // every page all-visible afterwards
-	err      error
-}
-
-// startFreezes begins the first freeze of each split table, up to
-// sync.parallel at once, largest first. ctx ends with the copy's.
-func (r *run) startFreezes(ctx context.Context, tables []*table) {
+// freezeSplit freezes the split tables once the fill's other sessions have
+// ended: rows the parts wrote without FREEZE are neither frozen nor marked
+// all-visible, and a branch's first vacuum would rewrite every page of
+// them (a full copy of the table on a copy-on-write branch). Earlier, a
+// snapshot older than a part's commit (another table's COPY, an index
+// build) would hold the freeze back, and a VACUUM started as soon as the
+// copy ends took the table's lock before its own index builds and delayed
+// them (measured: the critical path grew).
+func (r *run) freezeSplit(ctx context.Context, tables []*table) error {
 	var split []*table
 	for _, t := range tables {
 		if t.parts > 1 {
-			t.freeze = &freezeRun{done: make(chan struct{})}
 			split = append(split, t)
 		}
 	}
 	if len(split) == 0 {
-		return
-	}
-	go func() {
-		slots := make(chan struct{}, r.parallel)
-		for _, t := range split {
-			f := t.freeze
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				f.err = ctx.Err()
-				close(f.done)
-				continue
-			}
-			go func() {
-				defer close(f.done)
-				defer func() { <-slots }()
-				f.complete, f.err = r.freeze(ctx, t)
-			}()
-		}
-	}()
-}
-
-// freezeSplit waits for the first freezes and repeats those that left
-// pages unmarked, now that nothing else runs.
-func (r *run) freezeSplit(ctx context.Context, tables []*table) error {
-	var again []*table
-	for _, t := range tables {
-		if t.parts < 2 {
-			continue
-		}
-		if t.freeze != nil {
-			select {
-			case <-t.freeze.done:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			if t.freeze.complete {
-				continue
-			}
-			if err := t.freeze.err; err != nil {
-				r.log.Debug().Err(err).Str(logkey.Table, t.schema+"."+t.name).Msg("first freeze failed; freezing again")
-			}
-		}
-		again = append(again, t)
-	}
-	if len(again) == 0 {
 		return nil
 	}
 	// VACUUM marks a page all-visible only if it may set its rows' commit
@@ -293,16 +235,23 @@ func (r *run) freezeSplit(ctx context.Context, tables []*table) error {
 	if _, err := r.tgtConn.Exec(ctx, "CHECKPOINT"); err != nil {
 		return fmt.Errorf("checkpoint before freeze: %w", err)
 	}
-	for _, t := range again {
-		complete, err := r.freeze(ctx, t)
-		if err != nil {
-			return err
-		}
-		if !complete {
-			r.log.Warn().Str(logkey.Table, t.schema+"."+t.name).Msg("split table not wholly frozen: a branch's first vacuum of it will rewrite pages")
-		}
+	// Up to sync.parallel at once, each in its own session, largest first.
+	slots := make(chan struct{}, r.parallel)
+	errs := make([]error, len(split))
+	var wg sync.WaitGroup
+	for i, t := range split {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			complete, err := r.freeze(ctx, t)
+			if err == nil && !complete {
+				r.log.Warn().Str(logkey.Table, t.schema+"."+t.name).Msg("split table not wholly frozen: a branch's first vacuum of it will rewrite pages")
+			}
+			errs[i] = err
+		})
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // freeze vacuums t with FREEZE in a session of its own and reports whether
