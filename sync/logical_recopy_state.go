@@ -31,7 +31,7 @@ const (
 
 // errCatchUp ends a session so that the next one reads the stream again
 // from a table's position behind the progress.
-var errCatchUp = errors.New("a table copied again needs the stream from its copy on")
+var errCatchUp = errors.New("the stream is read again from the re-copy's snapshot")
 
 // detached is a table that does not follow the progress.
 type detached struct {
@@ -267,7 +267,7 @@ func (s *session) copied(ctx context.Context, res copyResult) error {
 		if err := s.commitGroup(ctx); err != nil {
 			return err
 		}
-		return fmt.Errorf("table %s copied at %s, the stream is at %s: %w", d.qname, res.lsn, s.lastEnd, errCatchUp)
+		return fmt.Errorf("re-copy of %s at %s, the stream is at %s: %w", d.qname, res.lsn, s.lastEnd, errCatchUp)
 	}
 	// The stream has not reached the snapshot: the table's changes from
 	// it on come next, and the table is whole meanwhile.

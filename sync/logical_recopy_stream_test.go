@@ -77,7 +77,7 @@ func TestLogicalRecopyWhileStreaming(t *testing.T) {
 	if st := f.Status(); st.State != stateStreaming || len(st.Warnings) != 0 {
 		t.Errorf("status %s, warnings %q; want streaming without warnings", st.State, st.Warnings)
 	}
-	if !strings.Contains(e.logs.String(), "reading the stream again") {
+	if !strings.Contains(e.logs.String(), "reading the stream again from a re-copy's snapshot") {
 		t.Error("the stream was not read again from the copy's snapshot: the table's changes during the copy are not tested")
 	}
 	// And it goes on as a table like the others.

@@ -67,7 +67,7 @@ func (f *follower) follow(ctx context.Context) error {
 			return ctx.Err()
 		}
 		if errors.Is(err, errCatchUp) {
-			log.Info().Err(err).Msg("reading the stream again for a table copied again")
+			log.Info().Err(err).Msg("reading the stream again from a re-copy's snapshot")
 			continue
 		}
 		if !retriable(err) && !errors.Is(err, errRetryLater) {
