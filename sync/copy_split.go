@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -20,7 +21,15 @@ import (
 // the snapshot's rows. A ctid range is a TID Range Scan from PostgreSQL 14
 // on; older sources would seqscan the table once per range, so they are
 // not split.
-var splitPages int64 = 4096 // 32 MB; a var: tests split small tables
+//
+// It is off: measured against one stream per table (TestBenchDumpSync with
+// PGTWIN_BENCH_SPLIT_AB=1, a source on the same host) the split made the
+// 1.4 GB sync 1.36x slower. Ranges cannot truncate the table, so they lose
+// wal_level minimal's WAL skip and COPY FREEZE and the table must be frozen
+// afterwards; that costs more than the second stream gains while the host's
+// cores are busy anyway. A remote source whose single stream is bound by the
+// network may gain from it; nothing here measures that, so nothing turns it on.
+var splitPages int64 = math.MaxInt64 // tests set 4096 (32 MB) or less
 
 // splitMinVersion is the first source version with TID Range Scans.
 const splitMinVersion = 140000

@@ -176,10 +176,8 @@ func TestCopySplitTable(t *testing.T) {
 // A part whose source backend dies mid-copy is copied again into the same
 // snapshot; the other parts committed once and are not run again.
 func TestCopySplitPartRetry(t *testing.T) {
-	src := bigSource(t, 300000) // two tables of ~50 MB: two parts each at the default threshold
-	if splitPages > 4096 {
-		t.Fatalf("splitPages %d: the test's tables are too small to be split", splitPages)
-	}
+	withSplitPages(t, 4096)
+	src := bigSource(t, 300000) // two tables of ~50 MB: two parts each at 32 MB
 	tgtCluster, tgt := newTarget(t)
 	log, logs := testLogger(t)
 	d := &dumper{

@@ -39,7 +39,8 @@ import (
 // The baseline restores into a running cluster with PostgreSQL's default
 // settings (fsync on), a fresh database each time. PGTWIN_BENCH=1 runs it;
 // PGTWIN_BENCH_ROUNDS rounds (default 2), PGTWIN_BENCH_LARGE=0 skips the
-// large database.
+// large database, PGTWIN_BENCH_SPLIT_AB=1 compares, for the large one,
+// pgtwin with and without big tables split into ctid ranges instead.
 func TestBenchDumpSync(t *testing.T) {
 	if os.Getenv("PGTWIN_BENCH") != "1" {
 		t.Skip("benchmark: set PGTWIN_BENCH=1")
@@ -95,6 +96,22 @@ func TestBenchDumpSync(t *testing.T) {
 				runB: func() (time.Duration, string) { return baselineDir(t, src, base, "app", n) },
 			})
 		}
+	}
+	if os.Getenv("PGTWIN_BENCH_SPLIT_AB") == "1" {
+		// Only the split of big tables into ctid ranges against one COPY
+		// stream per table, both pgtwin.
+		split := func() (time.Duration, string) {
+			old := splitPages
+			splitPages = 4096
+			defer func() { splitPages = old }()
+			return b.sync(t, src, "app", 2)
+		}
+		pairs = []*pair{{
+			a:    "large: pgtwin, parallel 2, big tables split",
+			b:    "large: pgtwin, parallel 2, one stream a table",
+			runA: split,
+			runB: func() (time.Duration, string) { return b.sync(t, src, "app", 2) },
+		}}
 	}
 	pairs = append(pairs, &pair{
 		a:    "small: pgtwin dump sync, masked, parallel 2",
