@@ -125,7 +125,7 @@ func (w *worker) copyWithRetry(ctx context.Context, j *job, onStart func()) erro
 	tlog := w.r.log.With().Str(logkey.Table, name).Logger()
 	log := tlog
 	if j.split() {
-		log = log.With().Int("part", j.part+1).Int("parts", j.tr.parts).Logger()
+		log = log.With().Int(logkey.Part, j.part+1).Int(logkey.Parts, j.tr.parts).Logger()
 	}
 	started := false
 	fail := func() { j.tr.fail(w.r.p, name) }

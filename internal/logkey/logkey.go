@@ -38,6 +38,10 @@ const (
 	Slot = "slot"
 	// Attempt counts tries of something retried.
 	Attempt = "attempt"
+	// Part numbers one range of a table copied in ranges, from 1; Parts
+	// is how many it has.
+	Part  = "part"
+	Parts = "parts"
 	// Trigger says what started a sync run (schedule, missed, request).
 	Trigger = "trigger"
 	// SourceVersion is the source's server_version_num.
