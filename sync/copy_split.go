@@ -272,13 +272,26 @@ func (r *run) freeze(ctx context.Context, t *table) (complete bool, err error) {
 		return false, fmt.Errorf("connect to target: %w", err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "VACUUM (FREEZE, INDEX_CLEANUP OFF) "+t.qname); err != nil {
-		return false, fmt.Errorf("freeze %s: %w", t.qname, err)
-	}
+	// A few pages can come out of the first pass unmarked (seen once in CI
+	// at 8 of 224, cause not found): another checkpoint and pass, which
+	// visits only those, mark them.
 	var visible, pages int64
-	err = conn.QueryRow(ctx, "SELECT relallvisible::int8, relpages::int8 FROM pg_catalog.pg_class WHERE oid = $1::regclass", t.qname).Scan(&visible, &pages)
-	if err != nil {
-		return false, fmt.Errorf("freeze %s: %w", t.qname, err)
+	for try := 0; try < 3; try++ {
+		if try > 0 {
+			if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+				return false, fmt.Errorf("freeze %s: %w", t.qname, err)
+			}
+		}
+		if _, err := conn.Exec(ctx, "VACUUM (FREEZE, INDEX_CLEANUP OFF) "+t.qname); err != nil {
+			return false, fmt.Errorf("freeze %s: %w", t.qname, err)
+		}
+		err = conn.QueryRow(ctx, "SELECT relallvisible::int8, relpages::int8 FROM pg_catalog.pg_class WHERE oid = $1::regclass", t.qname).Scan(&visible, &pages)
+		if err != nil {
+			return false, fmt.Errorf("freeze %s: %w", t.qname, err)
+		}
+		if visible >= pages {
+			break
+		}
 	}
 	r.log.Debug().Str(logkey.Table, t.schema+"."+t.name).Int64("pages", pages).Int64("all_visible", visible).
 		Dur(logkey.Duration, time.Since(begin)).Msg("split table frozen")
