@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pgtwin/pgtwin/engine"
+	"github.com/pgtwin/pgtwin/engine/proxy"
 	"github.com/pgtwin/pgtwin/internal/logkey"
 	"github.com/pgtwin/pgtwin/twin/api"
 )
@@ -63,6 +64,12 @@ func (t *Twin) CreateBranch(ctx context.Context, c Caller, req api.CreateBranchR
 	// The listener comes first: a client that connects early waits on the
 	// branch's lock until the create is done.
 	err = t.openProxy(rec)
+	for try := 0; errors.Is(err, proxy.ErrAddrInUse) && try < 3; try++ {
+		err = t.movePort(rec)
+		if err == nil {
+			err = t.openProxy(rec)
+		}
+	}
 	if err == nil {
 		err = t.buildBranch(ctx, rec, parentRec, pending)
 	}
@@ -276,4 +283,18 @@ func (t *Twin) rollbackCreate(ctx context.Context, rec *branchRecord, pending *s
 	}
 	delete(t.branches, rec.Name)
 	delete(t.locks, rec.ID)
+}
+
+// movePort gives a branch still being created another port: another
+// program bound its port between AllocatePort's probe and the listener, and
+// nobody has been told the port yet.
+func (t *Twin) movePort(rec *branchRecord) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	port, err := t.eng.AllocatePort(t.portsInUse())
+	if err != nil {
+		return err
+	}
+	t.log.Warn().Str(logkey.Branch, rec.Name).Int(logkey.Port, port).Msg("another program took the new branch's port before its listener opened; moved it to this one")
+	return t.updateBranch(rec, func(r *branchRecord) { r.Port = port })
 }
