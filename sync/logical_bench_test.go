@@ -108,19 +108,26 @@ func TestBenchLogical(t *testing.T) {
 		src.Exec(t, "app", fmt.Sprintf("INSERT INTO bench_marker VALUES (%d)", round+1))
 		rows := rowChanges(t, src) - before
 		marker := fmt.Sprintf("SELECT count(*) FROM bench_marker WHERE id = %d", round+1)
+		var nativeCPU, twinCPU cpuUse
 		drainNative := func() time.Duration {
-			start := time.Now()
+			start, cpu := time.Now(), sampleCPU(src, native)
 			native.Exec(t, "app", "ALTER SUBSCRIPTION native_sub ENABLE")
 			waitRow(t, native, marker, 1, 10*time.Minute)
-			return time.Since(start)
+			d := time.Since(start)
+			nativeCPU = sampleCPU(src, native).since(cpu)
+			return d
 		}
 		drainTwin := func() time.Duration {
-			start := time.Now()
+			stop := profileDrain(t, round)
+			start, cpu := time.Now(), sampleCPU(src, twin)
 			if err := f.Start(ctx); err != nil {
 				t.Fatal(err)
 			}
 			waitRow(t, twin, marker, 1, 10*time.Minute)
-			return time.Since(start)
+			d := time.Since(start)
+			stop()
+			twinCPU = sampleCPU(src, twin).since(cpu)
+			return d
 		}
 		var nativeDur, twinDur time.Duration
 		if round%2 == 0 {
@@ -136,6 +143,7 @@ func TestBenchLogical(t *testing.T) {
 		ratios = append(ratios, twinRate/nativeRate)
 		t.Logf("round %d: backlog %d row changes (%s); sustained apply: pgtwin %.0f rows/s (%s), native %.0f rows/s (%s), ratio pgtwin/native %.2f",
 			round+1, rows, tpsLine(out), twinRate, twinDur.Round(time.Millisecond), nativeRate, nativeDur.Round(time.Millisecond), twinRate/nativeRate)
+		t.Logf("round %d: pgtwin %s; native %s", round+1, twinCPU, nativeCPU)
 	}
 	sort.Float64s(ratios)
 	t.Logf("sustained apply ratio pgtwin/native, median of %d rounds: %.2f", rounds, ratios[len(ratios)/2])
