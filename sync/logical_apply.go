@@ -12,7 +12,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pgtwin/pgtwin/anonymize"
-	"github.com/pgtwin/pgtwin/internal/logkey"
 	"github.com/pgtwin/pgtwin/sync/pgoutput"
 )
 
@@ -43,6 +42,12 @@ type applier struct {
 	batch   pgconn.Batch
 	queued  []queuedStmt
 	missing int64 // updates and deletes that found no row
+	tm      *applyTimer
+
+	// A group's commit in the background (logical_apply_async.go).
+	rec    *applyJob // flushes are being recorded into it
+	job    *applyJob // in flight
+	jobErr error
 }
 
 type applyRun struct {
@@ -107,6 +112,10 @@ func targetConfig(connString string) (*pgconn.Config, error) {
 }
 
 func (a *applier) exec(ctx context.Context, sql string) error {
+	if err := a.wait(); err != nil {
+		return err
+	}
+	defer a.tm.since(&a.tm.twin, a.tm.now())
 	_, err := a.conn.Exec(ctx, sql).ReadAll()
 	if err != nil {
 		return fmt.Errorf("target: %w", redact(err))
@@ -130,6 +139,11 @@ const copyMin = 16
 
 // flush sends the waiting inserts and the queued statements, in order.
 func (a *applier) flush(ctx context.Context) error {
+	if a.rec == nil {
+		if err := a.wait(); err != nil {
+			return err
+		}
+	}
 	if err := a.flushRuns(ctx); err != nil {
 		return err
 	}
@@ -196,6 +210,16 @@ func (a *applier) flushRun(ctx context.Context, qname string) error {
 	}
 	a.copyBuf = buf
 	sql := "COPY " + rs.qname + " (" + strings.Join(names, ", ") + ") FROM STDIN"
+	if a.rec != nil {
+		// The job owns the buffer now.
+		a.rec.steps = append(a.rec.steps, applyStep{copySQL: sql, copyData: buf})
+		a.copyBuf = nil
+		return nil
+	}
+	if err := a.wait(); err != nil {
+		return err
+	}
+	defer a.tm.since(&a.tm.twin, a.tm.now())
 	if _, err := a.conn.CopyFrom(ctx, bytes.NewReader(buf), sql); err != nil {
 		return fmt.Errorf("apply: %w", redact(err))
 	}
@@ -210,22 +234,21 @@ func (a *applier) flushBatch(ctx context.Context) error {
 	if len(a.queued) == 0 {
 		return nil
 	}
-	res, err := a.conn.ExecBatch(ctx, &a.batch).ReadAll()
-	q := a.queued
+	if a.rec != nil {
+		b := a.batch
+		a.rec.steps = append(a.rec.steps, applyStep{batch: &b, queued: a.queued})
+		a.batch, a.queued = pgconn.Batch{}, nil
+		return nil
+	}
+	if err := a.wait(); err != nil {
+		return err
+	}
+	at := a.tm.now()
+	n, err := a.execBatch(ctx, &a.batch, a.queued)
+	a.tm.since(&a.tm.twin, at)
 	a.batch, a.queued = pgconn.Batch{}, a.queued[:0]
-	if err != nil {
-		return fmt.Errorf("apply: %w", redact(err))
-	}
-	for i, r := range res {
-		if i >= len(q) || q[i].want == 0 {
-			continue
-		}
-		if n := q[i].want - r.CommandTag.RowsAffected(); n > 0 {
-			a.missing += n
-			a.log.Warn().Str(logkey.Table, q[i].table).Int64(logkey.Rows, n).Msg("update or delete found no row in the twin")
-		}
-	}
-	return nil
+	a.missing += n
+	return err
 }
 
 // commit makes the open transaction durable with lsn as the progress.
@@ -249,7 +272,42 @@ func (a *applier) commit(ctx context.Context, slot string, lsn pgoutput.LSN) err
 	return nil
 }
 
+// recordCommit records the open group's changes, the progress and COMMIT
+// as a job for submit (logical_apply_async.go); with next, the job ends
+// with the next group's BEGIN, and that group is open.
+func (a *applier) recordCommit(ctx context.Context, slot string, lsn pgoutput.LSN, next bool) error {
+	if !a.open {
+		return nil
+	}
+	name, err := a.prepare(ctx, "progress", progressUpsert)
+	if err != nil {
+		return err
+	}
+	a.record()
+	// The statements the runs leave queued go in one batch with the
+	// progress and COMMIT.
+	if err := a.flushRuns(ctx); err != nil {
+		a.rec = nil
+		return err
+	}
+	a.batch.ExecPrepared(name, [][]byte{[]byte(slot), []byte(lsn.String())}, nil, nil)
+	a.batch.ExecParams("COMMIT", nil, nil, nil, nil)
+	a.queued = append(a.queued, queuedStmt{}, queuedStmt{})
+	if next {
+		a.batch.ExecParams("BEGIN", nil, nil, nil, nil)
+		a.queued = append(a.queued, queuedStmt{})
+	}
+	if err := a.flushBatch(ctx); err != nil {
+		a.rec = nil
+		return err
+	}
+	a.open = next
+	return nil
+}
+
 func (a *applier) rollback(ctx context.Context) {
+	a.wait()
+	a.rec = nil
 	a.batch, a.queued = pgconn.Batch{}, a.queued[:0]
 	a.runs, a.pending = nil, 0
 	if a.open {
@@ -279,6 +337,9 @@ func (a *applier) prepare(ctx context.Context, key, sql string) (string, error) 
 	// Statements already queued go first: they may need the table as it
 	// is, and Prepare is its own round trip.
 	if err := a.flush(ctx); err != nil {
+		return "", err
+	}
+	if err := a.wait(); err != nil {
 		return "", err
 	}
 	a.nstmt++

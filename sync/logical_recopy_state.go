@@ -168,6 +168,11 @@ func (s *session) passTxn(end pgoutput.LSN) {
 
 // saveDetached records d's state in the apply's open transaction.
 func (s *session) saveDetached(ctx context.Context, d *detached) error {
+	// It writes over the apply's connection: a group committing in the
+	// background goes first.
+	if err := s.settle(ctx); err != nil {
+		return err
+	}
 	if err := saveRelationOn(ctx, s.ap.conn, s.f.Slot, d.relid, s.ddl.maps[d.relid], d.schema, d.name, d.state, d.pos); err != nil {
 		return err
 	}

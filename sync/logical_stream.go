@@ -208,13 +208,40 @@ type session struct {
 	groupAt   time.Time
 	seqAt     time.Time
 	walEnd    pgoutput.LSN
-	pending   time.Time // source commit time of the oldest transaction not yet durable
+	pending   time.Time      // source commit time of the oldest transaction of the open group
+	inflight  *inflightGroup // committing in the background (logical_stream_async.go)
+	streaming bool           // StartReplication succeeded
+	sentAck   pgoutput.LSN   // acked as last sent
+	sentAt    time.Time
+	tm        *applyTimer
 }
 
 func (f *follower) session(ctx context.Context) (err error) {
 	s := &session{f: f, log: f.logger(), relset: pgoutput.NewRelationSet(), rels: map[uint32]*relState{},
-		versions: map[uint64]*relState{}, streams: map[uint32]*streamBuf{}, seqAt: time.Now(), lazy: map[uint64]bool{}}
+		versions: map[uint64]*relState{}, streams: map[uint32]*streamBuf{}, seqAt: time.Now(), lazy: map[uint64]bool{},
+		tm: newApplyTimer()}
 	defer s.close()
+	defer s.tm.report()
+
+	scfg, err := f.Source.connConfig()
+	if err != nil {
+		return err
+	}
+	// The replication connection (a walsender's fork and authentication)
+	// is made while the twin and the source are read.
+	replc := make(chan replConn, 1)
+	go func() {
+		c, err := pgoutput.ConnectConfig(ctx, scfg.Config.Copy())
+		replc <- replConn{c, err}
+	}()
+	taken := false
+	defer func() {
+		if !taken {
+			if r := <-replc; r.conn != nil {
+				r.conn.Close(context.WithoutCancel(ctx))
+			}
+		}
+	}()
 
 	cs, err := f.TargetConn(ctx)
 	if err != nil {
@@ -229,6 +256,8 @@ func (f *follower) session(ctx context.Context) (err error) {
 		return fmt.Errorf("connect to the twin: %w", err)
 	}
 	s.ap = newApplier(tconn, s.log)
+	s.ap.tm = s.tm
+	s.tm.step("twin")
 	res, err := tconn.Exec(ctx, "SELECT lsn::text FROM pgtwin_sync.progress WHERE slot = "+quoteLiteral(f.Slot)).ReadAll()
 	if err != nil {
 		return fmt.Errorf("read progress: %w", redact(err))
@@ -243,14 +272,12 @@ func (f *follower) session(ctx context.Context) (err error) {
 	if err := s.pitrSetup(ctx); err != nil {
 		return err
 	}
+	s.tm.step("progress")
 
-	scfg, err := f.Source.connConfig()
-	if err != nil {
-		return err
-	}
 	if s.src, err = pgx.ConnectConfig(ctx, scfg); err != nil {
 		return fmt.Errorf("connect to source: %w", err)
 	}
+	s.tm.step("source")
 	version, err := f.sourceVersion(ctx, s.src)
 	if err != nil {
 		return err
@@ -258,29 +285,51 @@ func (f *follower) session(ctx context.Context) (err error) {
 	if err := f.checkSlot(ctx, s.src, version); err != nil {
 		return err
 	}
+	s.tm.step("slot")
 	// The twin's record of its tables first: the plan tells the tables it
 	// blocks that the twin has from those it does not.
 	if err := s.loadRelations(ctx, version); err != nil {
 		return err
 	}
+	s.tm.step("relations")
 	// Tables copied again may need the stream from before the progress,
 	// and bound the acknowledgements.
 	s.acked = s.complete()
 	f.markApplied(s.complete(), 0, 0, 0)
-	if s.masker, err = s.takePlan(f.Plan(ctx, s.src)); err != nil {
-		return fmt.Errorf("masking plan: %w", err)
+	r := <-replc
+	taken = true
+	if r.err != nil {
+		return fmt.Errorf("source replication connection: %w", r.err)
 	}
-	if s.repl, err = pgoutput.ConnectConfig(ctx, &scfg.Config); err != nil {
-		return fmt.Errorf("source replication connection: %w", err)
-	}
+	s.repl = r.conn
+	s.tm.step("replconn")
+	// The stream starts before the masking plan is read: the source
+	// decodes the first changes meanwhile, and none is looked at before
+	// the plan is taken.
 	args := f.pluginArgs(version)
 	if err = s.repl.StartReplication(ctx, f.Slot, s.from(), args); err != nil {
 		return slotError(f.Slot, err)
+	}
+	s.streaming = true
+	s.tm.step("started")
+	if s.masker, err = s.takePlan(f.Plan(ctx, s.src)); err != nil {
+		return fmt.Errorf("masking plan: %w", err)
+	}
+	s.tm.step("streaming")
+	if s.tm.on {
+		f.mu.Lock()
+		fmt.Fprintf(&s.tm.steps, " (since Start %s)", time.Since(f.st.StartedAt).Round(100*time.Microsecond))
+		f.mu.Unlock()
 	}
 	f.setState(stateStreaming, "")
 	s.log.Info().Str(logkey.Slot, f.Slot).Str(logkey.LSN, s.from().String()).Int(logkey.SourceVersion, version).
 		Int(logkey.ProtoVersion, args.ProtoVersion).Msg("streaming from the source")
 	return s.loop(ctx)
+}
+
+type replConn struct {
+	conn *pgoutput.Conn
+	err  error
 }
 
 // slotError turns a lost or missing slot into ErrNeedsResync.
@@ -305,10 +354,20 @@ func (s *session) close() {
 		b.close()
 	}
 	if s.ap != nil {
+		// A group committing in the background counts if it committed;
+		// the open one is rolled back.
+		if s.inflight != nil && s.ap.wait() == nil {
+			s.settle(ctx)
+		}
 		s.ap.rollback(ctx)
 		s.ap.conn.Close(ctx)
 	}
 	if s.repl != nil {
+		// The source hears of the last progress now: the next session
+		// starts decoding from there, not from the last status.
+		if s.streaming && s.acked > s.sentAck {
+			s.sendStatus(ctx)
+		}
 		s.repl.Close(ctx)
 	}
 	if s.src != nil {
@@ -317,36 +376,51 @@ func (s *session) close() {
 }
 
 func (s *session) idle() bool {
-	return !s.inTxn && !s.ap.open && len(s.streams) == 0
+	return !s.inTxn && !s.ap.open && len(s.streams) == 0 && s.inflight == nil
 }
 
 func (s *session) sendStatus(ctx context.Context) error {
+	s.sentAck, s.sentAt = s.acked, time.Now()
 	return s.repl.SendStandbyStatus(ctx, pgoutput.StandbyStatus{Write: s.acked, Flush: s.acked, Apply: s.acked})
 }
 
 func (s *session) loop(ctx context.Context) error {
 	nextStatus := time.Now().Add(statusEvery)
+	// receive waits by the connection's read deadline: ctx's end moves it
+	// to now.
+	stop := context.AfterFunc(ctx, func() { s.repl.PgConn().Conn().SetReadDeadline(time.Now()) })
+	defer stop()
 	for {
 		if !s.inTxn {
 			if err := s.boundary(ctx); err != nil {
 				return err
 			}
 		}
+		if err := s.settleIfDone(ctx); err != nil {
+			return err
+		}
 		deadline := time.Now().Add(pollInterval)
-		if s.ap.open && !s.inTxn {
+		if s.ap.open && !s.inTxn || s.inflight != nil {
 			deadline = time.Now().Add(groupIdle)
 		}
 		deadline = minTime(deadline, nextStatus)
-		rctx, cancel := context.WithDeadline(ctx, deadline)
-		msg, err := s.repl.ReceiveMessage(rctx)
-		cancel()
+		at := s.tm.now()
+		msg, err := s.receive(ctx, deadline)
+		s.tm.since(&s.tm.recv, at)
 		if err != nil && pgoutput.Timeout(err) && ctx.Err() == nil {
-			if s.ap.open && !s.inTxn {
-				if err := s.commitGroup(ctx); err != nil {
+			if s.inflight != nil {
+				if err := s.settle(ctx); err != nil {
 					return err
 				}
 			}
-			if !time.Now().Before(nextStatus) {
+			if s.ap.open && !s.inTxn {
+				// Nothing more is waiting: commit (in the background, and
+				// settled at the next pause).
+				if err := s.commitGroupAsync(ctx, false); err != nil {
+					return err
+				}
+			}
+			if !time.Now().Before(nextStatus) || s.ackDue() {
 				if err := s.sendStatus(ctx); err != nil {
 					return err
 				}
@@ -383,7 +457,7 @@ func (s *session) loop(ctx context.Context) error {
 				return err
 			}
 		}
-		if time.Now().After(nextStatus) {
+		if time.Now().After(nextStatus) || s.ackDue() {
 			if err := s.sendStatus(ctx); err != nil {
 				return err
 			}
@@ -392,11 +466,42 @@ func (s *session) loop(ctx context.Context) error {
 	}
 }
 
+// ackEvery is how often, at most, the source hears of durable progress
+// while there is some: as a subscription's apply worker does, so the
+// slot's positions (and the WAL it keeps, and where a restart decodes
+// from) follow the twin closely rather than by statusEvery.
+const ackEvery = 100 * time.Millisecond
+
+func (s *session) ackDue() bool {
+	return s.acked > s.sentAck && time.Since(s.sentAt) >= ackEvery
+}
+
+// receive reads the next message, waiting until deadline at most. The
+// deadline is the connection's, not a context's: a context with its timer
+// for every message cost more than decoding the message.
+func (s *session) receive(ctx context.Context, deadline time.Time) (pgoutput.StreamMessage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.repl.PgConn().Conn().SetReadDeadline(deadline); err != nil {
+		return nil, fmt.Errorf("source replication connection: %w", err)
+	}
+	return s.repl.ReceiveMessage(context.Background())
+}
+
 // boundary runs between source transactions: commit a big or old group,
 // serve a snapshot request, copy sequences when due.
 func (s *session) boundary(ctx context.Context) error {
 	if s.ap.open && (s.groupRows >= groupRows || time.Since(s.groupAt) >= groupAge) {
-		if err := s.commitGroup(ctx); err != nil {
+		// More is coming: the next group opens with this one's commit.
+		if err := s.commitGroupAsync(ctx, true); err != nil {
+			return err
+		}
+	}
+	// What follows may need the twin as the commits left it.
+	if s.inflight != nil && (s.copying != nil || len(s.ddl.det) > 0 || time.Since(s.ddl.tablesAt) >= s.f.StatusInterval ||
+		time.Since(s.seqAt) >= s.f.SequenceInterval) {
+		if err := s.settle(ctx); err != nil {
 			return err
 		}
 	}
@@ -412,7 +517,12 @@ func (s *session) boundary(ctx context.Context) error {
 		default:
 		}
 	}
-	if time.Since(s.seqAt) >= s.f.SequenceInterval && !s.ap.open {
+	if time.Since(s.seqAt) >= s.f.SequenceInterval {
+		// Between groups: a stream that never pauses keeps one open (the
+		// background commits open the next), so end it here.
+		if err := s.commitGroup(ctx); err != nil {
+			return err
+		}
 		if err := s.syncSequences(ctx); err != nil {
 			return err
 		}
@@ -421,6 +531,9 @@ func (s *session) boundary(ctx context.Context) error {
 }
 
 func (s *session) commitGroup(ctx context.Context) error {
+	if err := s.settle(ctx); err != nil {
+		return err
+	}
 	if !s.ap.open {
 		return nil
 	}
@@ -432,8 +545,13 @@ func (s *session) commitGroup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	at := s.tm.now()
 	if err := s.ap.commit(ctx, s.f.Slot, s.lastEnd); err != nil {
 		return err
+	}
+	s.tm.since(&s.tm.commit, at)
+	if s.tm.on {
+		s.tm.groups++
 	}
 	if s.f.fault != nil {
 		s.f.fault("commit")
@@ -468,6 +586,15 @@ func (s *session) handle(ctx context.Context, x *pgoutput.XLogData) error {
 	if err != nil {
 		return err
 	}
+	switch msg.(type) {
+	case *pgoutput.Begin, *pgoutput.Commit, *pgoutput.Insert, *pgoutput.Update, *pgoutput.Delete:
+	default:
+		// Descriptions, truncates, barriers, streamed transactions: their
+		// handling may use the twin's connection or the progress.
+		if err := s.settle(ctx); err != nil {
+			return err
+		}
+	}
 	switch m := msg.(type) {
 	case *pgoutput.Begin:
 		s.inTxn = true
@@ -485,7 +612,9 @@ func (s *session) handle(ctx context.Context, x *pgoutput.XLogData) error {
 			}
 			if s.pending.IsZero() {
 				s.pending = m.CommitTime
-				s.f.setPending(m.CommitTime)
+				if s.inflight == nil {
+					s.f.setPending(m.CommitTime)
+				}
 			}
 			return s.openGroup(ctx)
 		}
@@ -561,6 +690,12 @@ func (s *session) change(ctx context.Context, xid uint32, c *change, relID uint3
 	if rs.outside {
 		return nil
 	}
+	if s.inflight != nil && (s.lazy[rs.ver] || !s.ddl.checked[rs.ver]) {
+		// Its first change: checking the table may use the twin.
+		if err := s.settle(ctx); err != nil {
+			return err
+		}
+	}
 	if s.lazy[rs.ver] {
 		if in, _ := s.dec.InStream(); !in && !s.wanted(relID, s.ddl.final) {
 			return nil
@@ -611,6 +746,11 @@ func (s *session) route(ctx context.Context, c *change) error {
 		return nil
 	}
 	s.groupRows++
+	if s.tm.on {
+		if s.tm.changes++; s.tm.first.IsZero() {
+			s.tm.first = time.Now()
+		}
+	}
 	return s.applyChange(ctx, c, s.ddl.final)
 }
 
