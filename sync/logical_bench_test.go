@@ -41,13 +41,19 @@ CREATE TABLE bench_probe (id int PRIMARY KEY, at timestamptz NOT NULL DEFAULT cl
 // logical follower with PostgreSQL's native logical replication
 // (CREATE SUBSCRIPTION, no masking) of the same pgbench-like writes:
 // sustained apply rate draining the same backlog, and replication lag at a
-// fixed offered load. PGTWIN_BENCH=1 runs it.
+// fixed offered load. PGTWIN_BENCH=1 runs it; PGTWIN_BENCH_FSYNC=1 runs the
+// clusters with fsync on.
 func TestBenchLogical(t *testing.T) {
 	if os.Getenv("PGTWIN_BENCH") != "1" {
 		t.Skip("benchmark: set PGTWIN_BENCH=1")
 	}
 	ctx := context.Background()
 	settings := map[string]string{"shared_buffers": "256MB", "max_wal_size": "4GB", "checkpoint_timeout": "30min"}
+	if os.Getenv("PGTWIN_BENCH_FSYNC") == "1" {
+		// Durable commits cost what they cost on a real server (test
+		// clusters run with fsync off).
+		settings["fsync"] = "on"
+	}
 	src := pgtest.Start(t, pgtest.Options{Logical: true, Databases: []string{"app"}, Settings: settings})
 	pgbench(t, src, "-i", "-s", "10", "-q")
 	src.Exec(t, "app", benchSchema)
