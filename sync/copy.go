@@ -46,6 +46,9 @@ type table struct {
 	estRows      int64 // reltuples; -1 when never analyzed
 	masker       rowMasker
 	qname        string
+	// binary: the copy workers move its rows in COPY binary (copy_binary.go):
+	// nothing to mask and every column of a type both servers read alike.
+	binary bool
 
 	// remask gets another masker for these columns: a split table's parts
 	// each mask their own stream.
@@ -87,11 +90,36 @@ func (t *table) copyOut() string {
 	return "COPY " + t.qname + " (" + t.columnList() + ") TO STDOUT"
 }
 
-func (t *table) copyIn() string {
-	if len(t.columns) == 0 {
-		return "COPY " + t.qname + " FROM STDIN WITH (FREEZE)"
+func (t *table) copyIn() string { return t.copyInto("FREEZE") }
+
+// copyInto is the target's COPY of t's columns with these options.
+func (t *table) copyInto(options ...string) string {
+	s := "COPY " + t.qname
+	if len(t.columns) > 0 {
+		s += " (" + t.columnList() + ")"
 	}
-	return "COPY " + t.qname + " (" + t.columnList() + ") FROM STDIN WITH (FREEZE)"
+	s += " FROM STDIN"
+	if len(options) > 0 {
+		s += " WITH (" + strings.Join(options, ", ") + ")"
+	}
+	return s
+}
+
+// formatOptions are the COPY options that give the copy workers' format:
+// none for text.
+func (t *table) formatOptions() []string {
+	if t.binary {
+		return []string{"FORMAT binary"}
+	}
+	return nil
+}
+
+// outFormat ends a COPY TO of the copy workers' format.
+func (t *table) outFormat() string {
+	if t.binary {
+		return " (FORMAT binary)"
+	}
+	return ""
 }
 
 func (t *table) columnList() string {
@@ -113,6 +141,8 @@ func (r *run) listTables(ctx context.Context, m masker) ([]*table, error) {
 	}
 	rows, err := r.coord.conn.Query(ctx, `SELECT c.oid, n.nspname, c.relname, c.relpages::int8, c.reltuples::int8,
 		array(SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+			AND NOT a.attisdropped `+generated+` ORDER BY a.attnum),
+		array(SELECT a.atttypid FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
 			AND NOT a.attisdropped `+generated+` ORDER BY a.attnum)
 		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind = 'r' AND c.relpersistence <> 't'
@@ -125,8 +155,10 @@ func (r *run) listTables(ctx context.Context, m masker) ([]*table, error) {
 	}
 	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*table, error) {
 		t := &table{}
-		err := row.Scan(&t.oid, &t.schema, &t.name, &t.pages, &t.estRows, &t.columns)
+		var types []uint32
+		err := row.Scan(&t.oid, &t.schema, &t.name, &t.pages, &t.estRows, &t.columns, &types)
 		t.qname = pgx.Identifier{t.schema, t.name}.Sanitize()
+		t.binary = r.binaryCopy && binaryColumns(types)
 		return t, err
 	})
 	if err != nil {
@@ -143,6 +175,7 @@ func (r *run) listTables(ctx context.Context, m masker) ([]*table, error) {
 		if err := t.adoptColumnOrder(); err != nil {
 			return nil, err
 		}
+		t.binary = t.binary && masksNothing(t.masker, len(t.columns))
 		cols := t.columns
 		t.remask = func() (rowMasker, error) {
 			rm, err := m.Table(t.schema, t.name, cols)

@@ -195,13 +195,13 @@ func (s *copyScheduler) next(home *tableJobs) (*job, *tableJobs) {
 // reads no child's rows.
 func (j *job) copyOut() string {
 	if !j.split() {
-		return j.t.copyOut()
+		return j.t.copyOut() + j.t.outFormat()
 	}
 	cond := "ctid >= '(" + strconv.FormatInt(j.lo, 10) + ",0)'::pg_catalog.tid"
 	if j.hi >= 0 {
 		cond += " AND ctid < '(" + strconv.FormatInt(j.hi, 10) + ",0)'::pg_catalog.tid"
 	}
-	return "COPY (SELECT " + j.t.columnList() + " FROM ONLY " + j.t.qname + " WHERE " + cond + ") TO STDOUT"
+	return "COPY (SELECT " + j.t.columnList() + " FROM ONLY " + j.t.qname + " WHERE " + cond + ") TO STDOUT" + j.t.outFormat()
 }
 
 // copyIn is the target's COPY: a whole table truncates first in its
@@ -210,12 +210,9 @@ func (j *job) copyOut() string {
 // they cannot freeze (freezeSplit does, once nothing else runs).
 func (j *job) copyIn() string {
 	if !j.split() {
-		return j.t.copyIn()
+		return j.t.copyInto(append(j.t.formatOptions(), "FREEZE")...)
 	}
-	if len(j.t.columns) == 0 {
-		return "COPY " + j.t.qname + " FROM STDIN"
-	}
-	return "COPY " + j.t.qname + " (" + j.t.columnList() + ") FROM STDIN"
+	return j.t.copyInto(j.t.formatOptions()...)
 }
 
 // freezeSplit freezes the split tables once the fill's other sessions have

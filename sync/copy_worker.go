@@ -154,7 +154,7 @@ func (w *worker) copyWithRetry(ctx context.Context, j *job, onStart func()) erro
 			if !last {
 				return nil
 			}
-			tlog.Debug().Int64(logkey.Rows, rows).Int64(logkey.Bytes, n).
+			tlog.Debug().Int64(logkey.Rows, rows).Int64(logkey.Bytes, n).Bool("binary", t.binary).
 				Dur(logkey.Duration, took).Msg("table copied")
 			if w.copied != nil {
 				w.copied(t)
@@ -208,6 +208,10 @@ func (w *worker) copyTable(ctx context.Context, j *job) (rows, n int64, err erro
 
 	pr, pw := io.Pipe()
 	mw := &maskWriter{w: pw, rm: j.masker, p: w.r.p}
+	if j.t.binary {
+		// Nothing to mask (listTables): the rows pass through as they come.
+		mw.rm, mw.bin = nil, newBinaryCounter(len(j.t.columns))
+	}
 	srcDone := make(chan error, 1)
 	go func() {
 		_, err := w.src.PgConn().CopyTo(ctx, mw, j.copyOut())
@@ -263,9 +267,10 @@ func (e *maskError) Unwrap() error { return e.err }
 // but any split is handled), masks it line by line and passes it on in
 // chunks. COPY text escapes newlines inside values, so '\n' ends a row.
 type maskWriter struct {
-	w  io.Writer
-	rm rowMasker // nil: pass through
-	p  *progress
+	w   io.Writer
+	rm  rowMasker      // nil: pass through
+	bin *binaryCounter // a pass-through stream in COPY binary; rm is nil
+	p   *progress
 
 	carry []byte // a row split across writes
 	out   []byte
@@ -278,7 +283,15 @@ func (m *maskWriter) Write(p []byte) (int, error) {
 	m.bytes += int64(len(p))
 	m.pendBytes += int64(len(p))
 	if m.rm == nil {
-		nl := int64(bytes.Count(p, []byte{'\n'}))
+		var nl int64
+		if m.bin != nil {
+			var err error
+			if nl, err = m.bin.feed(p); err != nil {
+				return 0, err
+			}
+		} else {
+			nl = int64(bytes.Count(p, []byte{'\n'}))
+		}
 		m.rows += nl
 		m.pendRows += nl
 		m.out = append(m.out, p...)
@@ -342,7 +355,7 @@ func (m *maskWriter) flush() error {
 
 // finish flushes the rest once the source's COPY has ended.
 func (m *maskWriter) finish() error {
-	if len(m.carry) > 0 {
+	if len(m.carry) > 0 || m.bin != nil && !m.bin.done() {
 		return errors.New("source COPY stream ended in the middle of a row")
 	}
 	return m.flush()

@@ -197,6 +197,9 @@ type run struct {
 	parallel   int
 	binDir     string
 	srcVersion int
+	// binaryCopy: the servers share major version and encoding, so tables
+	// with nothing to mask may be copied in COPY binary (copy_binary.go).
+	binaryCopy bool
 	src        *pgx.Conn // plain session: plan, sequences
 	tgtConn    *pgx.Conn // superuser on the target
 	coord      *coordinator
@@ -347,6 +350,9 @@ func (r *run) connect(ctx context.Context) error {
 		return fmt.Errorf("the twin runs PostgreSQL %d, older than the source's %d: install postgresql-%d and point engine.postgres_bin at it",
 			majorOf(tv), majorOf(r.srcVersion), majorOf(r.srcVersion))
 	}
-	r.log.Info().Int(logkey.SourceVersion, r.srcVersion).Int("target_version", tv).Msg("connected to source and target")
+	enc := func(c *pgx.Conn) string { return c.PgConn().ParameterStatus("server_encoding") }
+	r.binaryCopy = majorOf(tv) == majorOf(r.srcVersion) && enc(src) != "" && enc(src) == enc(tc)
+	r.log.Info().Int(logkey.SourceVersion, r.srcVersion).Int("target_version", tv).Bool("binary_copy", r.binaryCopy).
+		Msg("connected to source and target")
 	return nil
 }
