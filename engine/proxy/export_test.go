@@ -29,11 +29,22 @@ func SetCopyMode(m CopyMode) {
 }
 
 // SetLoops caps the relay's event loops for sessions started from now on:
-// 0 is the default (GOMAXPROCS), and a cap above the session count gives
+// 0 is the default (GOMAXPROCS-1), and a cap above the session count gives
 // each session a loop of its own.
 func SetLoops(n int) {
 	loops.mu.Lock()
 	maxLoops = n
+	loops.mu.Unlock()
+}
+
+// SetYield turns the loops' periodic Gosched (yieldEvery) on or off for
+// loops started from now on.
+func SetYield(on bool) {
+	loops.mu.Lock()
+	yieldEvery = 0
+	if on {
+		yieldEvery = yieldPeriod
+	}
 	loops.mu.Unlock()
 }
 

@@ -122,8 +122,8 @@ func TestManyClientsShareLoops(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if n, most := proxy.Loops(), runtime.GOMAXPROCS(0); n < 1 || n > most {
-		t.Errorf("%d sessions ran on %d relay loops; want 1 to GOMAXPROCS (%d)", clients, n, most)
+	if n, most := proxy.Loops(), max(1, runtime.GOMAXPROCS(0)-1); n < 1 || n > most {
+		t.Errorf("%d sessions ran on %d relay loops; want 1 to GOMAXPROCS-1 (%d)", clients, n, most)
 	}
 	if a := p.Active(); a != clients {
 		t.Errorf("Active = %d; want %d", a, clients)
