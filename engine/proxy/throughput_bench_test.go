@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,6 +24,12 @@ type benchPath struct {
 	host, port string
 	cpu        func() time.Duration // the proxy's CPU time so far; nil for direct paths
 	setup      func()               // before each run
+}
+
+// benchLoad is one pgbench workload.
+type benchLoad struct {
+	name string
+	args []string
 }
 
 // TestBenchProxyThroughput runs pgbench -S and -N at -c1 and -c4 through the
@@ -66,6 +74,8 @@ func TestBenchProxyThroughput(t *testing.T) {
 		t.Fatalf("pgbench -i: %v\n%s", err, out)
 	}
 	self := func() time.Duration { return procCPU(t, os.Getpid()) }
+	procs := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(procs)
 	paths := []benchPath{
 		{name: "unix socket", host: b.c.Dir, port: port},
 		{name: "tcp direct", host: "127.0.0.2", port: port},
@@ -81,27 +91,58 @@ func TestBenchProxyThroughput(t *testing.T) {
 			benchPath{name: "one loop", host: "127.0.0.1", port: proxyPort(p), cpu: self,
 				setup: func() { proxy.SetCopyMode(proxy.CopyRelay); proxy.SetLoops(1) }})
 	}
+	if os.Getenv("PGTWIN_BENCH_PROCS") == "1" {
+		// The default leaves a P idle (one loop fewer than GOMAXPROCS)
+		// and yields every 5 ms, so that Go's sysmon does not retake
+		// a waiting loop's P. Against it: the relay before (as many loops as
+		// Ps, no yield); and the idle P without the yield.
+		paths = append(paths, benchPath{name: "before", host: "127.0.0.1", port: proxyPort(p), cpu: self,
+			setup: func() { proxy.SetCopyMode(proxy.CopyRelay); proxy.SetLoops(procs); proxy.SetYield(false) }},
+			benchPath{name: "no yield", host: "127.0.0.1", port: proxyPort(p), cpu: self,
+				setup: func() { proxy.SetCopyMode(proxy.CopyRelay); proxy.SetLoops(0); proxy.SetYield(false) }})
+	}
+	if os.Getenv("PGTWIN_BENCH_PROCS") == "2" {
+		// As many loops as Ps, with one P more, idle.
+		paths = append(paths, benchPath{name: "P+1, loops P", host: "127.0.0.1", port: proxyPort(p), cpu: self,
+			setup: func() {
+				proxy.SetCopyMode(proxy.CopyRelay)
+				proxy.SetLoops(procs)
+				runtime.GOMAXPROCS(procs + 1)
+			}})
+	}
 	if os.Getenv("PGTWIN_BENCH_IOCOPY") == "1" {
 		paths = append(paths, benchPath{name: "pgtwin io.Copy", host: "127.0.0.1", port: proxyPort(p), cpu: self,
 			setup: func() { proxy.SetCopyMode(proxy.CopyIO) }})
 	}
 	defer proxy.SetCopyMode(proxy.CopyRelay)
 	defer proxy.SetLoops(0)
-	loads := []struct {
-		name string
-		args []string
-	}{
+	defer proxy.SetYield(true)
+	loads := []benchLoad{
 		{"-S -c1", []string{"-S", "-c", "1"}},
 		{"-S -c4 -j2", []string{"-S", "-c", "4", "-j", "2"}},
 		{"-N -c1", []string{"-N", "-c", "1"}},
 		{"-N -c4 -j2", []string{"-N", "-c", "4", "-j", "2"}},
 	}
+	if only := os.Getenv("PGTWIN_BENCH_LOADS"); only != "" {
+		// e.g. "c4": only the loads whose name holds it.
+		loads = slices.DeleteFunc(loads, func(l benchLoad) bool { return !strings.Contains(l.name, only) })
+	}
 	type key struct{ load, path int }
 	tps := map[key][]float64{}
 	cpu := map[key][]float64{}
+	load0 := loadAvg()
 	for range rounds {
 		for li, l := range loads {
 			for pi, bp := range paths {
+				// The previous variant's loops end with its sessions; a
+				// variant must not inherit them.
+				for deadline := time.Now().Add(5 * time.Second); proxy.Loops() > 0 && time.Now().Before(deadline); {
+					time.Sleep(time.Millisecond)
+				}
+				runtime.GOMAXPROCS(procs)
+				proxy.SetYield(true)
+				// Progress, for a profiler to attach to one variant.
+				fmt.Fprintf(os.Stderr, "%s bench: %s via %s\n", time.Now().Format("15:04:05"), l.name, bp.name)
 				if bp.setup != nil {
 					bp.setup()
 				}
@@ -118,7 +159,8 @@ func TestBenchProxyThroughput(t *testing.T) {
 			}
 		}
 	}
-	fmt.Printf("pgbench -T %s, scale 10, %d interleaved round(s); tps median [rounds]; proxy CPU µs/transaction median [rounds]\n", secs, rounds)
+	fmt.Printf("pgbench -T %s, scale 10, %d interleaved round(s), GOMAXPROCS %d; load average (1 min) %s at the start, %s at the end; tps median [rounds]; proxy CPU µs/transaction median [rounds]\n",
+		secs, rounds, procs, load0, loadAvg())
 	for li, l := range loads {
 		fmt.Printf("%s\n", l.name)
 		unix := median(tps[key{li, 0}])
@@ -193,6 +235,15 @@ listen pg
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// loadAvg is the 1-minute load average.
+func loadAvg() string {
+	raw, _ := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(raw)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // procCPU is utime+stime of a process from /proc/PID/stat.
