@@ -87,12 +87,17 @@ func benchBranchURL(t *testing.T) {
 	port := strconv.Itoa(b.Port)
 	env := append(os.Environ(), "PGPASSWORD="+pw)
 	tpsRe := regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+	txRe := regexp.MustCompile(`number of transactions actually processed: ([0-9]+)`)
+	var lastTx float64
 	bench := func(args ...string) float64 {
 		cmd := exec.Command(filepath.Join(pgtest.BinDir(), "pgbench"), args...)
 		cmd.Env = env
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("pgbench %v: %v\n%s", args, err, out)
+		}
+		if m := txRe.FindSubmatch(out); m != nil {
+			lastTx, _ = strconv.ParseFloat(string(m[1]), 64)
 		}
 		if m := tpsRe.FindSubmatch(out); m != nil {
 			v, _ := strconv.ParseFloat(string(m[1]), 64)
@@ -112,14 +117,23 @@ func benchBranchURL(t *testing.T) {
 	loads := [][]string{{"-S", "-c", "1"}, {"-S", "-c", "4", "-j", "2"}, {"-N", "-c", "1"}, {"-N", "-c", "4", "-j", "2"}}
 	rounds := envInt("PGTWIN_BENCH_ROUNDS", 3)
 	res := map[[2]int][]float64{}
+	// The daemon's CPU per transaction through the URL: the proxy's cost on
+	// the user-space path, next to nothing on the kernel path.
+	daemonCPU := map[int][]float64{}
+	load0 := loadAvg1()
 	for range rounds {
 		for li, l := range loads {
 			for hi, h := range hosts {
 				args := append(slices.Clone(l), "-T", secs, "-n", "-h", h.host, "-p", port, "-U", user, db)
+				before := procCPU(t, d.cmd.Process.Pid)
 				res[[2]int{li, hi}] = append(res[[2]int{li, hi}], bench(args...))
+				if hi == 1 && lastTx > 0 {
+					daemonCPU[li] = append(daemonCPU[li], float64((procCPU(t, d.cmd.Process.Pid)-before).Microseconds())/lastTx)
+				}
 			}
 		}
 	}
+	fmt.Printf("%s: load average (1 min) %s at the start of the pgbench rounds, %s at the end\n", path, load0, loadAvg1())
 	for li, l := range loads {
 		line := fmt.Sprintf("%s: pgbench %s -T %s, %d rounds:", path, strings.Join(l, " "), secs, rounds)
 		for hi, h := range hosts {
@@ -133,7 +147,7 @@ func benchBranchURL(t *testing.T) {
 		for k := range rounds {
 			r = append(r, res[[2]int{li, 1}][k]/res[[2]int{li, den}][k])
 		}
-		line += fmt.Sprintf(" URL / %s median of rounds %.3f", hosts[den].name, medianF(r))
+		line += fmt.Sprintf(" URL / %s median of rounds %.3f %s; daemon CPU %.1f µs/tx", hosts[den].name, medianF(r), fmtR(r), medianF(daemonCPU[li]))
 		fmt.Println(line)
 	}
 }
@@ -150,4 +164,35 @@ func fmtF(xs []float64) string {
 		p = append(p, fmt.Sprintf("%.0f", x))
 	}
 	return "[" + strings.Join(p, " ") + "]"
+}
+
+func fmtR(xs []float64) string {
+	var p []string
+	for _, x := range xs {
+		p = append(p, fmt.Sprintf("%.3f", x))
+	}
+	return "[" + strings.Join(p, " ") + "]"
+}
+
+// loadAvg1 is the 1-minute load average.
+func loadAvg1() string {
+	raw, _ := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(raw)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
+// procCPU is utime+stime of a process, from /proc/PID/stat (in clock
+// ticks, 100 per second).
+func procCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
