@@ -206,6 +206,7 @@ type run struct {
 	dir        string // temp dir for the schema archive
 	archive    string
 	filling    map[string]string // fill settings in force on the target
+	wb         *writeback        // nil: endFill's syncfs writes everything
 }
 
 // fill runs the steps dump and logical mode share once the source snapshot
@@ -241,6 +242,7 @@ func (r *run) fill(ctx context.Context, masker masker, step *string) error {
 	if err := r.beginFill(ctx); err != nil {
 		return err
 	}
+	r.wb = r.startWriteback(ctx)
 	if err := r.restorePreData(ctx); err != nil {
 		return err
 	}

@@ -40,7 +40,8 @@ import (
 // settings (fsync on), a fresh database each time. PGTWIN_BENCH=1 runs it;
 // PGTWIN_BENCH_ROUNDS rounds (default 2), PGTWIN_BENCH_LARGE=0 skips the
 // large database, PGTWIN_BENCH_SPLIT_AB=1 compares, for the large one,
-// pgtwin with and without big tables split into ctid ranges instead.
+// pgtwin with and without big tables split into ctid ranges instead, and
+// PGTWIN_BENCH_AB=binary or =writeback pgtwin with and without that.
 func TestBenchDumpSync(t *testing.T) {
 	if os.Getenv("PGTWIN_BENCH") != "1" {
 		t.Skip("benchmark: set PGTWIN_BENCH=1")
@@ -111,6 +112,29 @@ func TestBenchDumpSync(t *testing.T) {
 			b:    "large: pgtwin, parallel 2, one stream a table",
 			runA: split,
 			runB: func() (time.Duration, string) { return b.sync(t, src, "app", 2) },
+		}}
+	}
+	if ab := os.Getenv("PGTWIN_BENCH_AB"); ab != "" {
+		// One change against the code without it, both pgtwin at N = 2:
+		// "binary" (pass-through tables in COPY binary) or "writeback" (a
+		// copied table's files written back while others still copy).
+		flag := map[string]*bool{"binary": &binaryCopyOn, "writeback": &writebackOn}[ab]
+		if flag == nil {
+			t.Fatalf("PGTWIN_BENCH_AB=%s: want binary or writeback", ab)
+		}
+		as := func(on bool) func() (time.Duration, string) {
+			return func() (time.Duration, string) {
+				old := *flag
+				*flag = on
+				defer func() { *flag = old }()
+				return b.sync(t, src, "app", 2)
+			}
+		}
+		pairs = []*pair{{
+			a:    "large: pgtwin, parallel 2, with " + ab,
+			b:    "large: pgtwin, parallel 2, without " + ab,
+			runA: as(true),
+			runB: as(false),
 		}}
 	}
 	pairs = append(pairs, &pair{

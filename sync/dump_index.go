@@ -205,12 +205,22 @@ func (ix *indexer) loop(ctx context.Context) error {
 
 func (ix *indexer) build(ctx context.Context, batch []*table) error {
 	var lines []string
-	var names []string
+	var names, big []string
 	for _, t := range batch {
 		lines = append(lines, ix.early.byTable[t.oid]...)
 		names = append(names, t.schema+"."+t.name)
+		if t.pages >= earlyIndexPages {
+			big = append(big, t.qname)
+		}
 	}
 	begin := time.Now()
+	conn, err := pgx.Connect(ctx, ix.r.tgt.ConnString)
+	if err != nil {
+		return fmt.Errorf("connect to target: %w", err)
+	}
+	defer conn.Close(context.Background())
+	// The heap is written no more: its writeback overlaps the index builds.
+	ix.r.wb.tables(ctx, conn, big)
 	if len(lines) > 0 {
 		ix.mu.Lock()
 		ix.batches++
@@ -225,11 +235,9 @@ func (ix *indexer) build(ctx context.Context, batch []*table) error {
 		}
 	}
 	built := time.Now()
-	conn, err := pgx.Connect(ctx, ix.r.tgt.ConnString)
-	if err != nil {
-		return fmt.Errorf("connect to target: %w", err)
+	if len(lines) > 0 {
+		ix.r.wb.tables(ctx, conn, big) // now the indexes
 	}
-	defer conn.Close(context.Background())
 	for _, t := range batch {
 		if _, err := conn.Exec(ctx, "ANALYZE "+t.qname); err != nil {
 			return fmt.Errorf("analyze %s: %w", t.qname, redact(err))

@@ -104,6 +104,7 @@ func (r *run) endFill(ctx context.Context) error {
 	if r.filling == nil {
 		return nil
 	}
+	r.wb.wait()
 	begin := time.Now()
 	if _, err := r.tgtConn.Exec(ctx, "CHECKPOINT"); err != nil {
 		return fmt.Errorf("checkpoint: %w", redact(err))
