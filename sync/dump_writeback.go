@@ -15,7 +15,7 @@ import (
 
 // The fill writes with fsync off, so a big table's pages sit dirty in the
 // page cache until endFill's syncfs writes them all, alone on the machine
-// at the very end (about 2 s for the 1.4 GB bench source). With
+// at the very end (2-5 s for the 1.4 GB bench source). With
 // writebackOn, the indexer asks the kernel to start writing a big table's
 // files back as soon as they are written no more: the heap once its copy
 // has committed, the indexes once built (sync_file_range
@@ -33,13 +33,13 @@ type writeback struct {
 	wg sync.WaitGroup
 }
 
-// writebackOn is off: on the 1.4 GB bench source (2 cores, the twin on a
-// loop-mounted btrfs) it took endFill's syncfs from about 2 s to 0.02-1.5 s,
-// but post-data grew from 1.7 s to 1.9-3.1 s and, at parallel 4, the last
-// table's index build from 2.6 s to 4.6-7.2 s: the writeback's I/O and
-// btrfs's checksumming run beside the CPU-bound tail instead of after it.
-// PGTWIN_BENCH_AB=writeback compares the two in one run.
-var writebackOn = false
+// writebackOn: measured with PGTWIN_BENCH_AB=writeback (1.4 GB bench
+// source, parallel 2, 2 cores, the twin on a loop-mounted btrfs, 3 rounds
+// alternating) the sync took 28.3, 35.5, 30.4 s with it against 33.8,
+// 43.7, 32.4 s without: endFill's syncfs fell from 4.8-5.3 s to 0.03-1.8 s
+// while post-data grew by 0-2.3 s (the writeback's I/O and btrfs's
+// checksums run beside the CPU-bound tail instead of after it).
+var writebackOn = true
 
 // startWriteback is nil when the target's data directory cannot be read
 // (a target on another host): then endFill's syncfs does it all.
