@@ -24,9 +24,9 @@ var maxLoops = 0
 // it; the loop, back from epoll_wait, finds no P and parks its thread while
 // the spinning one picks it up; and sysmon keeps its 20 µs pace as long as
 // it retakes. With GOMAXPROCS loops, perf at -S -c4 showed sysmon at 18% of
-// the proxy's CPU and the hand-offs (handoffp, startm, exitsyscallNoP,
-// futex wake-ups) at another 10%. With a P idle, sysmon leaves a P in a
-// syscall alone (see also yieldEvery). On two CPUs this is a single loop,
+// the proxy's CPU (its retakes and hand-offs included) and the loop's side
+// (exitsyscallNoP, stopm) at another 4%. With a P idle, sysmon leaves a P in
+// a syscall alone (see also yieldEvery). On two CPUs this is a single loop,
 // which, holding every session in one epoll set, also collects more
 // readiness per wake-up: in the benchmark it cost less CPU per transaction
 // than two loops with GOMAXPROCS raised to three (which also leaves a P
@@ -44,8 +44,8 @@ func loopLimit() int {
 // never reschedules otherwise, so sysmon went on retaking its P now and
 // then and, each time, polled every 20 µs for a while (9% of the proxy's
 // CPU at -S -c4, with a P idle). A Gosched wakes a thread to spin (5% at one
-// a millisecond), so it comes every 5 ms, within sysmon's 10. 0 turns it
-// off (for the benchmark).
+// a millisecond, 2% at one each 5 ms, with sysmon then at 0.6%), so it
+// comes every 5 ms, within sysmon's 10. 0 turns it off (for the benchmark).
 var yieldEvery = yieldPeriod
 
 const yieldPeriod = 5 * time.Millisecond
