@@ -188,8 +188,8 @@ func TestCopyBinaryFormat(t *testing.T) {
 	if b, ok := formats["public.people"]; !ok || b {
 		t.Errorf("public.people: binary %v (logged: %v), want a text copy through the masker", b, ok)
 	}
-	if !strings.Contains(logs.String(), `"binary_copy":true`) {
-		t.Errorf("the run did not log binary_copy true for servers of one version:\n%s", logs)
+	if !strings.Contains(logs.String(), `"binary":true`) {
+		t.Errorf("the run logged no binary copy for servers of one version:\n%s", logs)
 	}
 }
 

@@ -154,7 +154,7 @@ func (w *worker) copyWithRetry(ctx context.Context, j *job, onStart func()) erro
 			if !last {
 				return nil
 			}
-			tlog.Debug().Int64(logkey.Rows, rows).Int64(logkey.Bytes, n).Bool("binary", t.binary).
+			tlog.Debug().Int64(logkey.Rows, rows).Int64(logkey.Bytes, n).Bool(logkey.Binary, t.binary).
 				Dur(logkey.Duration, took).Msg("table copied")
 			if w.copied != nil {
 				w.copied(t)

@@ -354,7 +354,7 @@ func (r *run) connect(ctx context.Context) error {
 	}
 	enc := func(c *pgx.Conn) string { return c.PgConn().ParameterStatus("server_encoding") }
 	r.binaryCopy = majorOf(tv) == majorOf(r.srcVersion) && enc(src) != "" && enc(src) == enc(tc)
-	r.log.Info().Int(logkey.SourceVersion, r.srcVersion).Int("target_version", tv).Bool("binary_copy", r.binaryCopy).
+	r.log.Info().Int(logkey.SourceVersion, r.srcVersion).Int(logkey.TargetVersion, tv).Bool(logkey.Binary, r.binaryCopy).
 		Msg("connected to source and target")
 	return nil
 }

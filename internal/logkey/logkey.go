@@ -46,6 +46,10 @@ const (
 	Trigger = "trigger"
 	// SourceVersion is the source's server_version_num.
 	SourceVersion = "source_version"
+	// TargetVersion is the twin's server_version_num.
+	TargetVersion = "target_version"
+	// Binary says a COPY went in binary format (or, for a sync, may).
+	Binary = "binary"
 	// ProtoVersion is the pgoutput proto_version asked for.
 	ProtoVersion = "proto_version"
 	// Tables counts tables (of a copy, a subset).
