@@ -78,7 +78,7 @@ type twinTable struct {
 }
 
 func newApplier(conn *pgconn.PgConn, log zerolog.Logger) *applier {
-	return &applier{conn: conn, log: log, stmts: map[string]string{}, tables: map[string]*twinTable{}}
+	return &applier{conn: conn, log: log, stmts: map[string]string{}, tables: map[string]*twinTable{}, tm: &applyTimer{}}
 }
 
 // targetConfig is the apply session: replica role so the twin's triggers
