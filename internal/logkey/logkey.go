@@ -67,4 +67,8 @@ const (
 	Mode = "mode"
 	// Change says what a schema change was.
 	Change = "change"
+	// Locale is a database's locale as the source has it (provider,
+	// collation, ctype); LocaleUsed the one the twin's database got.
+	Locale     = "locale"
+	LocaleUsed = "locale_used"
 )
