@@ -234,8 +234,10 @@ func newBenchTwin(t *testing.T) *benchTwin {
 		t.Fatalf("start twin: %v", err)
 	}
 	// A twin's first replace makes the template every later one clones
-	// (initdb once); the rounds measure the later ones.
-	if _, err := tw.ReplaceMain(ctx, func(context.Context, *engine.Instance) error { return nil }); err != nil {
+	// (initdb once); the rounds measure the later ones. Its locale is the
+	// sources' (pgtest clusters are initdb'd --locale=C), as a sync asks.
+	cLocale := engine.DatabaseLocale{Provider: engine.LocaleLibc, Collate: "C", Ctype: "C"}
+	if _, err := tw.ReplaceMain(ctx, cLocale, func(context.Context, *engine.Instance) error { return nil }); err != nil {
 		t.Fatalf("first replace: %v", err)
 	}
 	b := &benchTwin{tw: tw, eng: eng}
@@ -278,7 +280,12 @@ func (b *benchTwin) sync(t *testing.T, src *pgtest.Cluster, db string, parallel 
 	var p progress
 	var fillStart, fillEnd time.Time
 	begin := time.Now()
-	_, err = b.tw.ReplaceMain(ctx, func(ctx context.Context, inst *engine.Instance) error {
+	// As the daemon's sync does: the source's locale first, for the new main.
+	loc, err := sourceLocale(ctx, d.Source, backoff{}, d.Log)
+	if err != nil {
+		t.Fatalf("source locale of %s: %v", db, err)
+	}
+	_, err = b.tw.ReplaceMain(ctx, loc, func(ctx context.Context, inst *engine.Instance) error {
 		fillStart = time.Now()
 		defer func() { fillEnd = time.Now() }()
 		return d.Run(ctx, target{ConnString: inst.ConnString(inst.Superuser, b.tw.MainDatabase()), BinDir: src.Bin}, &p)

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pgtwin/pgtwin/anonymize"
+	"github.com/pgtwin/pgtwin/engine"
 	"github.com/pgtwin/pgtwin/internal/config"
 	"github.com/pgtwin/pgtwin/twin/api"
 )
@@ -19,12 +20,13 @@ import (
 // Main is the main twin as the sync needs it. The daemon fills it with a
 // short adapter over package twin; the sync never sees branches.
 type Main interface {
-	// Replace builds a fresh, empty main beside the current one and calls
-	// fill with a superuser connection string to its database. When fill
+	// Replace builds a fresh, empty main beside the current one, its
+	// database with locale loc (the source's), and calls fill with a
+	// superuser connection string to that database. When fill
 	// succeeds the new main is snapshotted and becomes main, and the
 	// snapshot's id is returned; when it fails, nothing has changed (a fill
 	// that ran the pool out of space fails with engine.ErrNoSpace).
-	Replace(ctx context.Context, fill func(ctx context.Context, connString string) error) (snapshot string, err error)
+	Replace(ctx context.Context, loc engine.DatabaseLocale, fill func(ctx context.Context, connString string) error) (snapshot string, err error)
 	// ConnString is a superuser connection string to the current main's
 	// database, started if it was not running.
 	ConnString(ctx context.Context) (string, error)
@@ -120,9 +122,7 @@ func New(cfg config.Config, main Main, opts Options) (*Syncer, error) {
 			Source: s.src, Selection: s.sel, Parallel: cfg.Sync.Parallel, Schedule: cfg.Sync.Schedule,
 			Rules: rules, Policy: s.policy, Key: key,
 			Replace: func(ctx context.Context, fill func(context.Context, target) error) (string, error) {
-				return main.Replace(ctx, func(ctx context.Context, conn string) error {
-					return fill(ctx, target{ConnString: conn, BinDir: opts.BinDir})
-				})
+				return replaceWithLocale(ctx, main, s.src, backoff{}, opts.Log, opts.BinDir, fill)
 			},
 			StateFile: filepath.Join(cfg.Daemon.DataDir, "state", "sync.json"),
 			TempDir:   tmp,

@@ -46,9 +46,7 @@ func newLogicalSyncer(s *Syncer, cfg config.Config, main Main, tmp, binDir strin
 		Slot: cfg.Sync.Slot, Publication: cfg.Sync.Publication, UsePublication: cfg.Sync.Publication != "",
 		TargetConn: main.ConnString,
 		Rebuild: func(ctx context.Context, fill func(context.Context, target) error) error {
-			_, err := main.Replace(ctx, func(ctx context.Context, conn string) error {
-				return fill(ctx, target{ConnString: conn, BinDir: binDir})
-			})
+			_, err := replaceWithLocale(ctx, main, s.src, backoff{}, s.log, binDir, fill)
 			return err
 		},
 		SpillDir:   tmp,

@@ -55,7 +55,7 @@ func (t *Twin) initMain(ctx context.Context) error {
 	t.main = &rec
 	t.mu.Unlock()
 
-	if _, err := t.buildMain(ctx, rec.Volume, rec.Port, rec.Database); err != nil {
+	if _, _, err := t.buildMain(ctx, rec.Volume, rec.Port, rec.Database, engine.DatabaseLocale{}); err != nil {
 		return fmt.Errorf("make main: %w", err)
 	}
 	t.mu.Lock()
@@ -75,40 +75,56 @@ func (t *Twin) initMain(ctx context.Context) error {
 var fillSettings = map[string]string{"wal_level": "minimal", "max_wal_senders": "0"}
 
 // buildMain initializes volume vol as an empty main: the owner role and the
-// database the sync will fill, running on port.
-func (t *Twin) buildMain(ctx context.Context, vol string, port int, db string) (*engine.Instance, error) {
+// database the sync will fill, with locale loc (zero: the cluster's), running
+// on port. It returns the locale the database got (see createMainDatabase).
+func (t *Twin) buildMain(ctx context.Context, vol string, port int, db string, loc engine.DatabaseLocale) (*engine.Instance, engine.DatabaseLocale, error) {
+	var used engine.DatabaseLocale
 	if err := t.eng.InitVolume(ctx, vol, engine.InitOptions{Superuser: superuser}); err != nil {
-		return nil, err
+		return nil, used, err
 	}
 	inst, err := t.eng.Start(ctx, vol, engine.InstanceSpec{Port: port, NoTCP: true})
-	conn, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, "postgres"))
 	if err != nil {
-		return nil, fmt.Errorf("connect to new main: %w", err)
+		return nil, used, fmt.Errorf("start new main: %w", err)
+	}
+	// Database postgres is remade for a locale, from another database.
+	admin := "postgres"
+	if db == "postgres" && !loc.IsZero() {
+		admin = "template1"
+	}
+	conn, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, admin))
+	if err != nil {
+		return nil, used, fmt.Errorf("connect to new main: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	role := pgx.Identifier{ownerRole}.Sanitize()
 	dbq := pgx.Identifier{db}.Sanitize()
 	stmts := []string{"CREATE ROLE " + role + " NOLOGIN"}
-	if db == "postgres" {
+	switch {
+	case db == "postgres" && loc.IsZero():
 		stmts = append(stmts, "ALTER DATABASE postgres OWNER TO "+role)
-	} else {
-		stmts = append(stmts, "CREATE DATABASE "+dbq+" OWNER "+role)
+	case db == "postgres":
+		stmts = append(stmts, "DROP DATABASE postgres")
 	}
 	for _, s := range stmts {
 		if _, err := conn.Exec(ctx, s); err != nil {
-			return nil, fmt.Errorf("prepare main: %w", err)
+			return nil, used, fmt.Errorf("prepare main: %w", err)
+		}
+	}
+	if db != "postgres" || !loc.IsZero() {
+		if used, err = t.createMainDatabase(ctx, conn, dbq, role, loc); err != nil {
+			return nil, used, fmt.Errorf("prepare main: %w", err)
 		}
 	}
 	dconn, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, db))
 	if err != nil {
-		return nil, fmt.Errorf("connect to new main: %w", err)
+		return nil, used, fmt.Errorf("connect to new main: %w", err)
 	}
 	defer dconn.Close(context.WithoutCancel(ctx))
 	// Objects the sync restores land in public; its owner must be able to.
 	if _, err := dconn.Exec(ctx, "ALTER SCHEMA public OWNER TO "+role); err != nil {
-		return nil, fmt.Errorf("prepare main: %w", err)
+		return nil, used, fmt.Errorf("prepare main: %w", err)
 	}
-	return inst, nil
+	return inst, used, nil
 }
 
 // startMain makes sure main runs (adopting a running postmaster).
@@ -260,12 +276,14 @@ func (t *Twin) fillSnapshot(ctx context.Context, vol, id string) error {
 }
 
 // ReplaceMain builds a new main beside the current one: an empty cluster with
-// the owner role and database, running, handed to build. When build
+// the owner role and database, running, handed to build. The database has
+// locale loc, the source database's (zero: the cluster's default; one this
+// host lacks: the default and a warning). When build
 // succeeds the new main is snapshotted and becomes main; the old main volume
 // is destroyed, while snapshots and branches stay as they are. When anything
 // fails the new volume is removed and nothing else has changed; a build that
 // ran the pool out of space fails with engine.ErrNoSpace.
-func (t *Twin) ReplaceMain(ctx context.Context, build func(ctx context.Context, inst *engine.Instance) error) (api.Snapshot, error) {
+func (t *Twin) ReplaceMain(ctx context.Context, loc engine.DatabaseLocale, build func(ctx context.Context, inst *engine.Instance) error) (api.Snapshot, error) {
 	t.mainMu.Lock()
 	defer t.mainMu.Unlock()
 	t.mu.Lock()
@@ -287,7 +305,7 @@ func (t *Twin) ReplaceMain(ctx context.Context, build func(ctx context.Context, 
 	}
 	t.mu.Unlock()
 
-	snap, err := t.buildAndSnapshot(ctx, vol, port, db, build)
+	snap, err := t.buildAndSnapshot(ctx, vol, port, db, loc, build)
 	if err != nil {
 		cctx := context.WithoutCancel(ctx)
 		if derr := t.destroy(cctx, vol); derr != nil {
@@ -327,8 +345,8 @@ func (t *Twin) ReplaceMain(ctx context.Context, build func(ctx context.Context, 
 // crash before the switch throws the volume away, so build may trade crash
 // safety for speed as long as it leaves the cluster durable (the sync's
 // fill ends with a checkpoint and a sync of the filesystem).
-func (t *Twin) buildAndSnapshot(ctx context.Context, vol string, port int, db string, build func(ctx context.Context, inst *engine.Instance) error) (snapshotRecord, error) {
-	tmpl, err := t.mainTemplate(ctx, port, db)
+func (t *Twin) buildAndSnapshot(ctx context.Context, vol string, port int, db string, loc engine.DatabaseLocale, build func(ctx context.Context, inst *engine.Instance) error) (snapshotRecord, error) {
+	tmpl, err := t.mainTemplate(ctx, port, db, loc)
 	if err != nil {
 		return snapshotRecord{}, fmt.Errorf("build new main: %w", err)
 	}
@@ -360,22 +378,33 @@ func (t *Twin) buildAndSnapshot(ctx context.Context, vol string, port int, db st
 }
 
 // mainTemplate returns the template volume, making it first when there is
-// none for this PostgreSQL version and database: an empty main (initdb, the
-// owner role and database), stopped, that every ReplaceMain clones, so a
-// sync pays for initdb once rather than each time. A crash while it is made
-// leaves an unrecorded volume, which the next start removes.
-func (t *Twin) mainTemplate(ctx context.Context, port int, db string) (string, error) {
+// none for this PostgreSQL version, database and locale: an empty main
+// (initdb, the owner role and database), stopped, that every ReplaceMain
+// clones, so a sync pays for initdb once rather than each time (and again
+// only when the source's locale changes). A crash while it is made leaves
+// an unrecorded volume, which the next start removes.
+func (t *Twin) mainTemplate(ctx context.Context, port int, db string, loc engine.DatabaseLocale) (string, error) {
 	key := t.eng.Version() + " " + db
+	if !loc.IsZero() {
+		key += " " + loc.String()
+	}
 	t.mu.Lock()
-	old, oldKey := t.main.Template, t.main.TemplateKey
+	old, oldKey, oldUsed := t.main.Template, t.main.TemplateKey, t.main.TemplateLocale
 	t.mu.Unlock()
 	if old != "" && oldKey == key {
 		if _, err := t.eng.Usage(ctx, old); err == nil {
+			if oldUsed != "" && oldUsed != loc.String() {
+				// Said when the template was made; said again on every
+				// sync, so the warning is not lost in old logs.
+				t.log.Warn().Str(logkey.Locale, loc.String()).Str(logkey.LocaleUsed, oldUsed).
+					Msg("the source database's locale is not available on this host: the twin's database uses another, so text may sort differently")
+			}
 			return old, nil
 		}
 	}
 	vol := "tmpl-" + randomHex(6)
-	if _, err := t.buildMain(ctx, vol, port, db); err != nil {
+	_, used, err := t.buildMain(ctx, vol, port, db, loc)
+	if err != nil {
 		t.destroy(context.WithoutCancel(ctx), vol)
 		return "", fmt.Errorf("main template: %w", err)
 	}
@@ -384,7 +413,7 @@ func (t *Twin) mainTemplate(ctx context.Context, port int, db string) (string, e
 		return "", fmt.Errorf("main template: %w", err)
 	}
 	t.mu.Lock()
-	err := t.updateMain(func(m *mainRecord) { m.Template, m.TemplateKey = vol, key })
+	err = t.updateMain(func(m *mainRecord) { m.Template, m.TemplateKey, m.TemplateLocale = vol, key, used.String() })
 	t.mu.Unlock()
 	if err != nil {
 		t.destroy(context.WithoutCancel(ctx), vol)
@@ -395,7 +424,7 @@ func (t *Twin) mainTemplate(ctx context.Context, port int, db string) (string, e
 			t.log.Warn().Err(err).Str(logkey.Volume, old).Msg("could not remove the old main template; the next start removes it")
 		}
 	}
-	t.log.Info().Str(logkey.Volume, vol).Msg("main template made")
+	t.log.Info().Str(logkey.Volume, vol).Str(logkey.Locale, used.String()).Msg("main template made")
 	return vol, nil
 }
 

@@ -29,7 +29,7 @@ func TestReplaceMain(t *testing.T) {
 	// Failure: the half-built main goes, nothing else changes.
 	boom := errors.New("source went away")
 	var failedVol string
-	_, err := f.tw.ReplaceMain(ctx, func(ctx context.Context, inst *engine.Instance) error {
+	_, err := f.tw.ReplaceMain(ctx, engine.DatabaseLocale{}, func(ctx context.Context, inst *engine.Instance) error {
 		failedVol = inst.ID
 		conn, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, "app"))
 		if err != nil {
@@ -56,7 +56,7 @@ func TestReplaceMain(t *testing.T) {
 	wantInts(t, "main after failed replace", f.mainInts("SELECT x FROM t"), 1)
 
 	// Success: new content, a snapshot of it, old main gone, branches kept.
-	snap, err := f.tw.ReplaceMain(ctx, func(ctx context.Context, inst *engine.Instance) error {
+	snap, err := f.tw.ReplaceMain(ctx, engine.DatabaseLocale{}, func(ctx context.Context, inst *engine.Instance) error {
 		conn, err := pgx.Connect(ctx, inst.ConnString(inst.Superuser, f.tw.MainDatabase()))
 		if err != nil {
 			return err

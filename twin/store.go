@@ -31,9 +31,12 @@ type mainRecord struct {
 	Pending     string `json:"pending,omitempty"`
 	PendingPort int    `json:"pending_port,omitempty"`
 	// Template is the stopped, empty main ReplaceMain clones; TemplateKey
-	// is the PostgreSQL version and database it was made for.
-	Template    string `json:"template,omitempty"`
-	TemplateKey string `json:"template_key,omitempty"`
+	// is the PostgreSQL version, database and locale it was made for, and
+	// TemplateLocale the locale its database got (the default when the
+	// host lacks the one asked for).
+	Template       string `json:"template,omitempty"`
+	TemplateKey    string `json:"template_key,omitempty"`
+	TemplateLocale string `json:"template_locale,omitempty"`
 }
 
 // snapshotRecord is one snapshot of main, or of a branch (Origin names it)

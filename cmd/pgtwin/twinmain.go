@@ -18,8 +18,8 @@ var (
 	_ twin.Masking  = (*twinsync.Syncer)(nil)
 )
 
-func (m mainTwin) Replace(ctx context.Context, fill func(ctx context.Context, conn string) error) (string, error) {
-	snap, err := m.tw.ReplaceMain(ctx, func(ctx context.Context, inst *engine.Instance) error {
+func (m mainTwin) Replace(ctx context.Context, loc engine.DatabaseLocale, fill func(ctx context.Context, conn string) error) (string, error) {
+	snap, err := m.tw.ReplaceMain(ctx, loc, func(ctx context.Context, inst *engine.Instance) error {
 		return fill(ctx, inst.ConnString(inst.Superuser, m.tw.MainDatabase()))
 	})
 	return snap.ID, err
