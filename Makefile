@@ -5,7 +5,7 @@ GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN     := bin/pgtwin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
-DEBS    := postgresql postgresql-contrib btrfs-progs xfsprogs e2fsprogs util-linux passwd systemd nftables iproute2
+DEBS    := postgresql postgresql-contrib locales btrfs-progs xfsprogs e2fsprogs util-linux passwd systemd nftables iproute2
 # The demo lives outside the checkout: postgres runs as its own user and must
 # be able to reach it, which a checkout under /root would not allow.
 DEMO_DIR ?= /tmp/pgtwin-demo
