@@ -41,7 +41,7 @@ import (
 // PGTWIN_BENCH_ROUNDS rounds (default 2), PGTWIN_BENCH_LARGE=0 skips the
 // large database, PGTWIN_BENCH_SPLIT_AB=1 compares, for the large one,
 // pgtwin with and without big tables split into ctid ranges instead, and
-// PGTWIN_BENCH_AB=binary or =writeback pgtwin with and without that.
+// PGTWIN_BENCH_AB=binary, =writeback or =locale pgtwin with and without that.
 func TestBenchDumpSync(t *testing.T) {
 	if os.Getenv("PGTWIN_BENCH") != "1" {
 		t.Skip("benchmark: set PGTWIN_BENCH=1")
@@ -117,10 +117,12 @@ func TestBenchDumpSync(t *testing.T) {
 	if ab := os.Getenv("PGTWIN_BENCH_AB"); ab != "" {
 		// One change against the code without it, both pgtwin at N = 2:
 		// "binary" (pass-through tables in COPY binary) or "writeback" (a
-		// copied table's files written back while others still copy).
-		flag := map[string]*bool{"binary": &binaryCopyOn, "writeback": &writebackOn}[ab]
+		// copied table's files written back while others still copy) or
+		// "locale" (the twin's database in the source's locale rather than
+		// the host's default; each switch makes a new template, in "new main").
+		flag := map[string]*bool{"binary": &binaryCopyOn, "writeback": &writebackOn, "locale": &benchSourceLocale}[ab]
 		if flag == nil {
-			t.Fatalf("PGTWIN_BENCH_AB=%s: want binary or writeback", ab)
+			t.Fatalf("PGTWIN_BENCH_AB=%s: want binary, writeback or locale", ab)
 		}
 		as := func(on bool) func() (time.Duration, string) {
 			return func() (time.Duration, string) {
@@ -195,6 +197,10 @@ CREATE INDEX customers_branch_created ON customers (branch, created_at);`, custo
 	// Warm the OS cache so neither contender pays the first read.
 	src.Exec(t, db, "SELECT count(*) FROM pgbench_accounts; SELECT count(*) FROM customers")
 }
+
+// benchSourceLocale off makes the twin's database the host's default locale
+// (PGTWIN_BENCH_AB=locale), as before it followed the source's.
+var benchSourceLocale = true
 
 // benchTwin is a twin on a loop-mounted btrfs, as the daemon runs one.
 type benchTwin struct {
@@ -284,6 +290,9 @@ func (b *benchTwin) sync(t *testing.T, src *pgtest.Cluster, db string, parallel 
 	loc, err := sourceLocale(ctx, d.Source, backoff{}, d.Log)
 	if err != nil {
 		t.Fatalf("source locale of %s: %v", db, err)
+	}
+	if !benchSourceLocale {
+		loc = engine.DatabaseLocale{}
 	}
 	_, err = b.tw.ReplaceMain(ctx, loc, func(ctx context.Context, inst *engine.Instance) error {
 		fillStart = time.Now()

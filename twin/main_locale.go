@@ -84,7 +84,7 @@ func localeClause(l engine.DatabaseLocale, major int) string {
 	}
 	var b strings.Builder
 	if l.Provider != "" {
-		b.WriteString(" LOCALE_PROVIDER " + l.Provider)
+		b.WriteString(" LOCALE_PROVIDER " + quoteLiteral(l.Provider))
 	}
 	if l.Collate != "" {
 		b.WriteString(" LC_COLLATE " + quoteLiteral(l.Collate))
