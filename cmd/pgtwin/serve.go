@@ -11,6 +11,7 @@ import (
 
 	"github.com/pgtwin/pgtwin/engine"
 	"github.com/pgtwin/pgtwin/engine/auto"
+	"github.com/pgtwin/pgtwin/engine/proxy"
 	"github.com/pgtwin/pgtwin/internal/config"
 	"github.com/pgtwin/pgtwin/internal/logkey"
 	twinsync "github.com/pgtwin/pgtwin/sync"
@@ -22,6 +23,7 @@ import (
 // the next start adopts them.
 func serve(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	log = log.With().Int(logkey.PID, os.Getpid()).Logger()
+	procs := proxy.SpareP()
 	dataDir, err := filepath.Abs(cfg.Daemon.DataDir)
 	if err != nil {
 		return fmt.Errorf("daemon.data_dir: %w", err)
@@ -63,7 +65,7 @@ func serve(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		return err
 	}
 	defer ln.Close()
-	log.Info().Str(logkey.Driver, drv.Name()).Str("postgres", eng.Version()).Str(logkey.Path, dataDir).Msg("daemon starting")
+	log.Info().Str(logkey.Driver, drv.Name()).Str("postgres", eng.Version()).Str(logkey.Path, dataDir).Int(logkey.GOMAXPROCS, procs).Msg("daemon starting")
 	if err := tw.Start(ctx); err != nil {
 		if errors.Is(err, context.Canceled) {
 			return err

@@ -26,11 +26,10 @@ var maxLoops = 0
 // it retakes. With GOMAXPROCS loops, perf at -S -c4 showed sysmon at 18% of
 // the proxy's CPU (its retakes and hand-offs included) and the loop's side
 // (exitsyscallNoP, stopm) at another 4%. With a P idle, sysmon leaves a P in
-// a syscall alone (see also yieldEvery). On two CPUs this is a single loop,
-// which, holding every session in one epoll set, also collects more
-// readiness per wake-up: in the benchmark it cost less CPU per transaction
-// than two loops with GOMAXPROCS raised to three (which also leaves a P
-// idle).
+// a syscall alone (see also yieldEvery). The daemon raises GOMAXPROCS by one
+// (SpareP), so that this is a loop per CPU: a single loop, every session in
+// one epoll set, costs less CPU per transaction, but gets one thread's share
+// of busy CPUs.
 func loopLimit() int {
 	if maxLoops > 0 {
 		return maxLoops

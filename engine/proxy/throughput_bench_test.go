@@ -74,8 +74,11 @@ func TestBenchProxyThroughput(t *testing.T) {
 		t.Fatalf("pgbench -i: %v\n%s", err, out)
 	}
 	self := func() time.Duration { return procCPU(t, os.Getpid()) }
-	procs := runtime.GOMAXPROCS(0)
-	defer runtime.GOMAXPROCS(procs)
+	// Go's default, and the daemon's (proxy.SpareP, one more), which the
+	// pgtwin proxy path runs with.
+	goProcs := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(goProcs)
+	procs := proxy.SpareP()
 	paths := []benchPath{
 		{name: "unix socket", host: b.c.Dir, port: port},
 		{name: "tcp direct", host: "127.0.0.2", port: port},
@@ -102,12 +105,13 @@ func TestBenchProxyThroughput(t *testing.T) {
 				setup: func() { proxy.SetCopyMode(proxy.CopyRelay); proxy.SetLoops(0); proxy.SetYield(false) }})
 	}
 	if os.Getenv("PGTWIN_BENCH_PROCS") == "2" {
-		// As many loops as Ps, with one P more, idle.
-		paths = append(paths, benchPath{name: "P+1, loops P", host: "127.0.0.1", port: proxyPort(p), cpu: self,
+		// Without the daemon's spare P: Go's default GOMAXPROCS, and so
+		// one loop fewer (one on two CPUs).
+		paths = append(paths, benchPath{name: "no spare P", host: "127.0.0.1", port: proxyPort(p), cpu: self,
 			setup: func() {
 				proxy.SetCopyMode(proxy.CopyRelay)
-				proxy.SetLoops(procs)
-				runtime.GOMAXPROCS(procs + 1)
+				proxy.SetLoops(0)
+				runtime.GOMAXPROCS(goProcs)
 			}})
 	}
 	if os.Getenv("PGTWIN_BENCH_IOCOPY") == "1" {
@@ -131,9 +135,25 @@ func TestBenchProxyThroughput(t *testing.T) {
 	tps := map[key][]float64{}
 	cpu := map[key][]float64{}
 	load0 := loadAvg()
-	for range rounds {
+	// PGTWIN_BENCH_PATHS, e.g. "pgtwin proxy,haproxy": only the paths
+	// named, for more rounds in the same time.
+	var only []string
+	if v := os.Getenv("PGTWIN_BENCH_PATHS"); v != "" {
+		only = strings.Split(v, ",")
+	}
+	for round := range rounds {
 		for li, l := range loads {
-			for pi, bp := range paths {
+			for i := range paths {
+				// Every other round runs the paths in reverse, so that no
+				// path always follows the same one.
+				pi := i
+				if round%2 == 1 {
+					pi = len(paths) - 1 - i
+				}
+				bp := paths[pi]
+				if only != nil && !slices.Contains(only, bp.name) {
+					continue
+				}
 				// The previous variant's loops end with its sessions; a
 				// variant must not inherit them.
 				for deadline := time.Now().Add(5 * time.Second); proxy.Loops() > 0 && time.Now().Before(deadline); {
@@ -159,13 +179,19 @@ func TestBenchProxyThroughput(t *testing.T) {
 			}
 		}
 	}
-	fmt.Printf("pgbench -T %s, scale 10, %d interleaved round(s), GOMAXPROCS %d; load average (1 min) %s at the start, %s at the end; tps median [rounds]; proxy CPU µs/transaction median [rounds]\n",
-		secs, rounds, procs, load0, loadAvg())
+	fmt.Printf("pgbench -T %s, scale 10, %d interleaved round(s), GOMAXPROCS %d (Go's default %d); load average (1 min) %s at the start, %s at the end; tps median [rounds]; proxy CPU µs/transaction median [rounds]\n",
+		secs, rounds, procs, goProcs, load0, loadAvg())
 	for li, l := range loads {
 		fmt.Printf("%s\n", l.name)
-		unix := median(tps[key{li, 0}])
+		unix := 0.0 // NaN ratios when the unix socket was not run
+		if len(tps[key{li, 0}]) > 0 {
+			unix = median(tps[key{li, 0}])
+		}
 		for pi, bp := range paths {
 			k := key{li, pi}
+			if len(tps[k]) == 0 {
+				continue
+			}
 			line := fmt.Sprintf("  %-15s %8.0f tps  %.3f of unix  %s", bp.name, median(tps[k]), median(tps[k])/unix, fmts(tps[k], "%.0f"))
 			if bp.cpu != nil {
 				line += fmt.Sprintf("  cpu %.1f µs/tx %s", median(cpu[k]), fmts(cpu[k], "%.1f"))
@@ -173,14 +199,17 @@ func TestBenchProxyThroughput(t *testing.T) {
 			fmt.Println(line)
 		}
 		for pi, bp := range paths {
-			if bp.cpu == nil || pi == 4 {
-				continue // not a proxy, or haproxy itself
+			if bp.cpu == nil || pi == 4 || len(tps[key{li, pi}]) == 0 || len(tps[key{li, 4}]) == 0 {
+				continue // not a proxy, haproxy itself, or not run
 			}
 			var ratios []float64
 			for r := range rounds {
 				ratios = append(ratios, tps[key{li, pi}][r]/tps[key{li, 4}][r])
 			}
 			fmt.Printf("  %s / haproxy, median of per-round ratios: %.3f %s\n", bp.name, median(ratios), fmts(ratios, "%.3f"))
+		}
+		if len(tps[key{li, 1}]) == 0 || len(tps[key{li, 2}]) == 0 {
+			continue
 		}
 		var kr []float64
 		for r := range rounds {

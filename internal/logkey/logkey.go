@@ -18,6 +18,8 @@ const (
 	Filesystem = "filesystem"
 	Port       = "port"
 	PID        = "pid"
+	// GOMAXPROCS is the daemon's Go scheduler width (see proxy.SpareP).
+	GOMAXPROCS = "gomaxprocs"
 	Path       = "path"
 	Step       = "step"
 	Owner      = "owner"
